@@ -1,0 +1,42 @@
+# Two commands do everything on a fresh Debian machine: `make run` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+APT_PACKAGES := espeak-ng libespeak-ng1 ffmpeg sox
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test bench system clean
+
+run: $(VENV)/.installed
+	$(BIN)/kore-voice transcribe samples/*.wav
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -q
+
+bench: $(VENV)/.installed-test
+	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# System packages: installed only when missing (espeak-ng speaks, ffmpeg decodes MP3/OGG, sox makes test audio).
+system:
+	@need=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	$(PYTHON) -c 'import ensurepip' 2>/dev/null || need="$$need python3-venv"; \
+	if [ -n "$$(echo $$need)" ]; then \
+		echo "Installing system packages:" $$need; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$need; \
+	fi
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | system $(VENV)/bin/python
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | system $(VENV)/bin/python
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(VENV)/.installed $@
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""One module per `kore-voice` subcommand; each offers `register(subparsers)`."""

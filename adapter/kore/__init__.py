@@ -1,0 +1,1 @@
+"""Kore.ai Webhook channel: JWT, payloads, client, async callbacks, reply flattening, simulator."""
