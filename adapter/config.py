@@ -52,7 +52,7 @@ def load_mapping(config_file: str | os.PathLike[str] | None = None,
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
         for key, value in data.items():
             if isinstance(value, (dict, list)):
-                raise ConfigError(f"config file {path}: {key} must be a single value")
+                raise ConfigError(f"config file {path}: {key.upper()} must be a single value")
             values[key.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
     values.update(os.environ if environ is None else environ)
     return values
