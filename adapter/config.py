@@ -129,6 +129,34 @@ class AsrSettings:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class TtsSettings:
+    voice: str = "en-us"
+    words_per_minute: int = 165
+    volume: float = 1.0
+    workers: int = 1
+    timeout_s: float = 10.0
+    cache_bytes: int = 64 * 1024 * 1024
+    cache_dir: Path | None = None
+    disk_cache_bytes: int = 512 * 1024 * 1024
+
+    @classmethod
+    def read(cls, r: Reader) -> TtsSettings:
+        volume = r.number("KORE_VOICE_TTS_VOLUME", 1.0)
+        if volume > 1.0:
+            raise ConfigError(f"KORE_VOICE_TTS_VOLUME must be between 0 and 1, not {volume:g}")
+        return cls(
+            voice=r.str("KORE_VOICE_TTS_VOICE", "en-us"),
+            words_per_minute=r.integer("KORE_VOICE_TTS_RATE", 165, minimum=60),
+            volume=volume,
+            workers=r.integer("KORE_VOICE_TTS_WORKERS", 1, minimum=1),
+            timeout_s=r.number("KORE_VOICE_TTS_TIMEOUT", 10.0, minimum=0.5),
+            cache_bytes=r.integer("KORE_VOICE_TTS_CACHE_BYTES", 64 * 1024 * 1024),
+            cache_dir=r.path("KORE_VOICE_TTS_CACHE_DIR"),
+            disk_cache_bytes=r.integer("KORE_VOICE_TTS_DISK_CACHE_BYTES", 512 * 1024 * 1024),
+        )
+
+
 def read_limits(r: Reader) -> AudioLimits:
     return AudioLimits(
         max_seconds=r.number("KORE_VOICE_MAX_TURN_SECONDS", 60.0, minimum=0.1),
@@ -140,9 +168,10 @@ def read_limits(r: Reader) -> AudioLimits:
 class Settings:
     asr: AsrSettings = field(default_factory=AsrSettings)
     limits: AudioLimits = field(default_factory=AudioLimits)
+    tts: TtsSettings = field(default_factory=TtsSettings)
 
     @classmethod
     def load(cls, config_file: str | os.PathLike[str] | None = None,
              environ: Mapping[str, str] | None = None) -> Settings:
         r = Reader(load_mapping(config_file, environ))
-        return cls(asr=AsrSettings.read(r), limits=read_limits(r))
+        return cls(asr=AsrSettings.read(r), limits=read_limits(r), tts=TtsSettings.read(r))
