@@ -11,13 +11,19 @@ from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
-                           TransferSpeedColumn)
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 
 from adapter.config import Reader, Settings, load_mapping
 from adapter.modelstore.catalog import Catalog, ModelEntry, check_name
 from adapter.modelstore.download import ProgressFn, check_digests, fetch, file_digests
-from adapter.modelstore.errors import BadArchive, ChecksumMismatch, ModelStoreError, Unreachable, UnknownModel
+from adapter.modelstore.errors import BadArchive, ChecksumMismatch, ModelStoreError, UnknownModel, Unreachable
 from adapter.modelstore.install import inspect, installed_names, unpack
 
 #: A TOML file of extra [[model]] entries (same format as adapter/modelstore/catalog.toml); its
@@ -76,7 +82,7 @@ def list_models(catalog: Catalog, models_dir: Path) -> int:
                      "yes" if found.ok else "broken"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     print(f"models folder: {models_dir}")
     return 0
 
@@ -149,9 +155,9 @@ def verify(catalog: Catalog, models_dir: Path, name: str | None) -> int:
             print(f"FAIL  {each}: {'; '.join(found.problems)}")
         elif found.manifest:
             files = found.manifest["files"]
-            checked = "+".join(found.manifest.get("checked") or []) or "no checksum"
-            print(f"ok    {each}: {rate}, {len(files)} files as unpacked, archive {checked} "
-                  "checked at download")
+            checked = "+".join(found.manifest.get("checked") or [])
+            archive = f"archive {checked} checked at download" if checked else "no archive checksum known"
+            print(f"ok    {each}: {rate}, {len(files)} files as unpacked, {archive}")
         else:
             print(f"ok    {each}: {rate}, layout only (copied in by hand, no manifest)")
     return 2 if failed else 0
