@@ -7,7 +7,9 @@ engine, takes requests over a pipe, and is killed and started again when it dies
 
 from __future__ import annotations
 
-import multiprocessing
+import os
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -29,7 +31,7 @@ class Voice:
 ESPEAK_RATE = 22050  # espeak-ng's fixed output rate (pyttsx3's driver assumes it too)
 
 
-def _serve(conn: Connection) -> None:
+def _serve(requests: Connection, answers: Connection) -> None:
     """Child process: answer ("voices",) and ("say", text, voice, wpm, volume) until EOF.
 
     pyttsx3 initialises espeak-ng and lists its voices; synthesis then calls pyttsx3's espeak
@@ -52,12 +54,12 @@ def _serve(conn: Connection) -> None:
     _espeak.SetSynthCallback(collect)
     while True:
         try:
-            request = conn.recv()
+            request = requests.recv()
         except (EOFError, OSError):
             return
         try:
             if request[0] == "voices":
-                conn.send(("ok", [(v.id, v.name, tuple(v.languages or ())) for v in engine.getProperty("voices")]))
+                answers.send(("ok", [(v.id, v.name, tuple(v.languages or ())) for v in engine.getProperty("voices")]))
                 continue
             _, text, voice, wpm, volume = request
             if _espeak.SetVoiceByName(voice.encode()) != 0:
@@ -67,9 +69,9 @@ def _serve(conn: Connection) -> None:
             chunks.clear()
             _espeak.Synth(text.encode(), flags=_espeak.ENDPAUSE | _espeak.CHARS_UTF8)
             _espeak.Synchronize()
-            conn.send(("ok", (b"".join(chunks), ESPEAK_RATE)))
+            answers.send(("ok", (b"".join(chunks), ESPEAK_RATE)))
         except Exception as exc:  # reported to the parent as one line; the worker keeps serving
-            conn.send(("error", f"{type(exc).__name__}: {exc}".splitlines()[0]))
+            answers.send(("error", f"{type(exc).__name__}: {exc}".splitlines()[0]))
 
 
 class TtsWorker:
@@ -79,8 +81,9 @@ class TtsWorker:
         self.timeout_s = timeout_s
         self.restarts = 0
         self._lock = threading.Lock()
-        self._conn: Connection | None = None
-        self._process: multiprocessing.process.BaseProcess | None = None
+        self._send: Connection | None = None
+        self._recv: Connection | None = None
+        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def pid(self) -> int | None:
@@ -91,21 +94,26 @@ class TtsWorker:
             self._start()
 
     def _start(self) -> None:
-        # spawn, not fork: the parent runs an event loop and threads that a fork would copy half-way.
-        ctx = multiprocessing.get_context("spawn")
-        parent, child = ctx.Pipe()
-        process = ctx.Process(target=_serve, args=(child,), name="kore-voice-tts", daemon=True)
-        process.start()
-        child.close()
-        self._conn, self._process = parent, process
+        # A fresh interpreter, not a fork: the parent runs an event loop and threads that a fork would
+        # copy half-way, and multiprocessing's spawn would re-import the parent's main script.
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "adapter.speech.tts_worker", str(to_child_r), str(from_child_w)],
+            pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        )
+        os.close(to_child_r)
+        os.close(from_child_w)
+        self._send, self._recv = Connection(to_child_w, readable=False), Connection(from_child_r, writable=False)
 
     def _stop(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
+        for conn in (self._send, self._recv):
+            if conn is not None:
+                conn.close()
         if self._process is not None:
             self._process.kill()
-            self._process.join(timeout=5)
-        self._conn = self._process = None
+            self._process.wait(timeout=5)
+        self._send = self._recv = self._process = None
 
     def close(self) -> None:
         with self._lock:
@@ -117,7 +125,7 @@ class TtsWorker:
         self.restarts += 1
 
     def _ensure_running(self) -> None:
-        if self._process is not None and self._process.is_alive():
+        if self._process is not None and self._process.poll() is None:
             return
         if self._process is not None:
             self.restarts += 1
@@ -129,14 +137,14 @@ class TtsWorker:
         with self._lock:
             for attempt in (1, 2):
                 self._ensure_running()
-                assert self._conn is not None
+                assert self._send is not None and self._recv is not None
                 try:
-                    self._conn.send(request)
-                    if not self._conn.poll(self.timeout_s):
+                    self._send.send(request)
+                    if not self._recv.poll(self.timeout_s):
                         self._restart()
                         raise TtsError(
                             f"speech synthesis took longer than {self.timeout_s:g} s; the worker was restarted")
-                    status, value = self._conn.recv()
+                    status, value = self._recv.recv()
                     break
                 except (EOFError, OSError):
                     self._restart()
@@ -153,3 +161,7 @@ class TtsWorker:
         """Blocking: the PCM espeak-ng makes for `text`, at its own rate (22050 Hz)."""
         data, rate = self._call(("say", text, voice, int(wpm), float(volume)))
         return Pcm(data, rate)
+
+
+if __name__ == "__main__":
+    _serve(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False))

@@ -1,0 +1,1 @@
+"""One transport-neutral conversation per call: turn-taking, digits, barge-in, re-prompts, timers."""
