@@ -16,8 +16,8 @@ FRAME_MS = 20
 @dataclass(frozen=True, slots=True)
 class EndpointSettings:
     silence_ms: int = 500  # trailing silence that ends an utterance
-    onset_ms: int = 120  # voiced audio within the onset window that starts one
-    onset_window_ms: int = 240
+    onset_ms: int = 180  # voiced audio within the onset window that starts one (webrtcvad's own
+    onset_window_ms: int = 300  # hangover makes a 50 ms click look like 120 ms of voice)
     preroll_ms: int = 300  # audio kept from before the onset so the first word is whole
     max_utterance_s: float = 15.0
     aggressiveness: int = 2
@@ -32,6 +32,7 @@ class Step:
     ended: bool = False
     reason: str = ""  # "silence" or "max_length" when ended
     voiced_ms: int = 0  # voiced audio in the current utterance so far
+    at_s: float = 0.0  # audio time of the start or end decision (or of the chunk's end)
 
 
 class Endpointer:
@@ -68,6 +69,7 @@ class Endpointer:
         speech: list[bytes] = []
         started = ended = False
         reason = ""
+        at_s = 0.0
         s = self.settings
         while len(self._pending) >= self._frame_bytes and not ended:
             frame, self._pending = self._pending[:self._frame_bytes], self._pending[self._frame_bytes:]
@@ -80,6 +82,7 @@ class Endpointer:
                 if sum(v for _, v in self._window) * FRAME_MS < s.onset_ms:
                     continue
                 self.in_speech, started = True, True
+                at_s = self.position_s
                 speech.extend(self._preroll)
                 speech.extend(f for f, _ in self._window)
                 self._frames = len(self._preroll) + len(self._window)
@@ -93,11 +96,11 @@ class Endpointer:
             self._voiced += voiced
             self._silent_frames = 0 if voiced else self._silent_frames + 1
             if self._silent_frames * FRAME_MS >= s.silence_ms:
-                ended, reason = True, "silence"
+                ended, reason, at_s = True, "silence", self.position_s
             elif self._frames * FRAME_MS >= s.max_utterance_s * 1000:
-                ended, reason = True, "max_length"
+                ended, reason, at_s = True, "max_length", self.position_s
         voiced_ms = self._voiced * FRAME_MS
         if ended:
             self.in_speech = False
             self._voiced = self._frames = self._silent_frames = 0
-        return Step(b"".join(speech), started, ended, reason, voiced_ms)
+        return Step(b"".join(speech), started, ended, reason, voiced_ms, at_s if started or ended else self.position_s)

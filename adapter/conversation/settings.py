@@ -31,7 +31,7 @@ class ConversationSettings:
     filler_after_s: float = 2.0
     bot_giveup_s: float = 13.0  # below Kore.ai's 15 s webhook limit
     barge_in: bool = True
-    barge_in_min_ms: int = 300  # voiced speech needed to cut a prompt, so a cough does not
+    barge_in_min_ms: int = 200  # voiced speech needed to cut a prompt, so a cough does not
     min_confidence: float = 0.0
     endpoint: EndpointSettings = field(default_factory=EndpointSettings)
     phrases: Phrases = field(default_factory=Phrases)
@@ -46,7 +46,7 @@ class ConversationSettings:
             filler_after_s=r.number("KORE_VOICE_FILLER_SECONDS", 2.0, minimum=0.1),
             bot_giveup_s=r.number("KORE_VOICE_BOT_GIVEUP_SECONDS", 13.0, minimum=1.0),
             barge_in=r.flag("KORE_VOICE_BARGE_IN", True),
-            barge_in_min_ms=r.integer("KORE_VOICE_BARGE_IN_MIN_MS", 300, minimum=20),
+            barge_in_min_ms=r.integer("KORE_VOICE_BARGE_IN_MIN_MS", 200, minimum=20),
             min_confidence=r.number("KORE_VOICE_MIN_CONFIDENCE", 0.0),
             endpoint=EndpointSettings(
                 silence_ms=r.integer("KORE_VOICE_END_SILENCE_MS", 500, minimum=100),
