@@ -8,12 +8,18 @@ import soxr
 from adapter.audio.pcm import Pcm
 
 
+def _to_int16(samples: np.ndarray) -> bytes:
+    # soxr dithers int16 output, which turns digital silence into ±1 noise (and μ-law silence into
+    # something other than 0xFF); resampling in float and rounding here keeps silence silent.
+    return np.clip(np.rint(samples), -32768, 32767).astype("<i2").tobytes()
+
+
 def resample(pcm: Pcm, rate: int) -> Pcm:
     """The same audio at `rate` Hz (returned unchanged when it already is)."""
     if pcm.rate == rate or not pcm.data:
         return pcm if pcm.rate == rate else Pcm(b"", rate)
-    out = soxr.resample(pcm.samples(), pcm.rate, rate, quality="HQ")
-    return Pcm(np.asarray(out, dtype="<i2").tobytes(), rate)
+    out = soxr.resample(pcm.samples().astype(np.float32), pcm.rate, rate, quality="HQ")
+    return Pcm(_to_int16(out), rate)
 
 
 class StreamResampler:
@@ -23,12 +29,12 @@ class StreamResampler:
         self.in_rate, self.out_rate = in_rate, out_rate
         self._stream = (
             None if in_rate == out_rate
-            else soxr.ResampleStream(in_rate, out_rate, 1, dtype="int16", quality="HQ")
+            else soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality="HQ")
         )
 
     def process(self, data: bytes, last: bool = False) -> bytes:
         """Feed 16-bit PCM at `in_rate`; returns what is ready at `out_rate`."""
         if self._stream is None:
             return data
-        out = self._stream.resample_chunk(np.frombuffer(data, dtype="<i2"), last=last)
-        return np.asarray(out, dtype="<i2").tobytes()
+        out = self._stream.resample_chunk(np.frombuffer(data, dtype="<i2").astype(np.float32), last=last)
+        return _to_int16(out)

@@ -1,0 +1,106 @@
+"""The output formats in one registry: Pcm to WAV, G.711, L16 or MP3, resampled once to their rate."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pydub import AudioSegment
+
+from adapter.audio import g711
+from adapter.audio.decode import MEDIA_TYPES, parse_content_type
+from adapter.audio.errors import UnsupportedAudio
+from adapter.audio.pcm import Pcm
+from adapter.audio.resample import resample
+from adapter.audio.wav import MAX_RATE, MIN_RATE, g711_wav_bytes, wav_bytes
+
+
+def _mp3(pcm: Pcm) -> bytes:
+    segment = AudioSegment(data=pcm.data, sample_width=2, frame_rate=pcm.rate, channels=1)
+    out = io.BytesIO()
+    segment.export(out, format="mp3", bitrate="64k")
+    return out.getvalue()
+
+
+# MPEG-1, -2 and -2.5 Layer III rates; any other is resampled up to the next one.
+_MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+
+
+@dataclass(frozen=True, slots=True)
+class OutputFormat:
+    """One way to send audio out: its rate (None keeps the PCM's), media type and extension."""
+
+    name: str
+    rate: int | None
+    content_type: str
+    extension: str
+    encoder: Callable[[Pcm], bytes] = dataclasses.field(repr=False, compare=False)
+    rates: tuple[int, ...] = ()  # when not empty, the only rates the format can carry
+
+    def output_rate(self, source_rate: int) -> int:
+        """The rate audio at `source_rate` is sent at in this format."""
+        rate = self.rate or source_rate
+        if self.rates and rate not in self.rates:
+            rate = min((r for r in self.rates if r >= rate), default=self.rates[-1])
+        return rate
+
+    def content_type_for(self, source_rate: int) -> str:
+        """The Content-Type of audio encoded from PCM at `source_rate` (L16 names its rate)."""
+        if self.content_type == "audio/L16":
+            return f"audio/L16;rate={self.output_rate(source_rate)}"
+        return self.content_type
+
+
+FORMATS: dict[str, OutputFormat] = {f.name: f for f in (
+    OutputFormat("wav16k", 16000, "audio/wav", "wav", wav_bytes),
+    OutputFormat("wav8k", 8000, "audio/wav", "wav", wav_bytes),
+    OutputFormat("ulaw8k", 8000, "audio/basic", "ulaw", lambda p: g711.pcm16_to_ulaw(p.data)),
+    OutputFormat("alaw8k", 8000, "audio/PCMA", "alaw", lambda p: g711.pcm16_to_alaw(p.data)),
+    # Twilio <Play> and similar phone systems take μ-law in a WAV wrapper (format 7)
+    OutputFormat("wav-ulaw8k", 8000, "audio/wav", "wav", lambda p: g711_wav_bytes(p, "ulaw")),
+    OutputFormat("wav-alaw8k", 8000, "audio/wav", "wav", lambda p: g711_wav_bytes(p, "alaw")),
+    # RFC 3551 L16 is big-endian
+    OutputFormat("l16", None, "audio/L16", "l16", lambda p: p.samples().astype(">i2").tobytes()),
+    OutputFormat("mp3", None, "audio/mpeg", "mp3", _mp3, rates=_MP3_RATES),
+)}
+
+# Which output formats answer a media type, by the input format it names; the first wins.
+_ANSWERS = {
+    "wav": ("wav16k", "wav8k"), "ulaw": ("ulaw8k",), "alaw": ("alaw8k",), "l16": ("l16",),
+    "mp3": ("mp3",),
+}
+
+
+def encode_audio(pcm: Pcm, fmt: str | OutputFormat) -> bytes:
+    """`pcm` in format `fmt` (a name from FORMATS, or an OutputFormat), resampled once if needed."""
+    if isinstance(fmt, str):
+        if fmt not in FORMATS:
+            raise UnsupportedAudio(
+                f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}"
+            )
+        fmt = FORMATS[fmt]
+    return fmt.encoder(resample(pcm, fmt.output_rate(pcm.rate)))
+
+
+def format_for_content_type(content_type: str) -> OutputFormat | None:
+    """The output format that answers a media type such as `audio/basic`, `audio/wav;rate=8000`
+    or `audio/L16;rate=8000` (so a door can honour Accept), or None when none does."""
+    media, params = parse_content_type(content_type)
+    source = MEDIA_TYPES.get(media)
+    if source is None:
+        return None
+    try:
+        rate = int(params["rate"]) if "rate" in params else None
+    except ValueError:
+        return None
+    if rate is not None and not MIN_RATE <= rate <= MAX_RATE:
+        return None
+    for name in _ANSWERS.get(source.name, ()):
+        fmt = FORMATS[name]
+        if rate is None or fmt.rate == rate:
+            return fmt
+        if fmt.rate is None and fmt.output_rate(rate) == rate:
+            return dataclasses.replace(fmt, rate=rate)
+    return None
