@@ -20,7 +20,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from adapter.config import Reader, Settings, load_mapping
+from adapter.config import Settings
 from adapter.modelstore.catalog import Catalog, ModelEntry, check_name
 from adapter.modelstore.download import ProgressFn, check_digests, fetch, file_digests
 from adapter.modelstore.errors import BadArchive, ChecksumMismatch, ModelStoreError, UnknownModel, Unreachable
@@ -28,7 +28,6 @@ from adapter.modelstore.install import inspect, installed_names, unpack
 
 #: A TOML file of extra [[model]] entries (same format as adapter/modelstore/catalog.toml); its
 #: entries replace packaged ones of the same name, e.g. to point at an in-house mirror.
-CATALOG_SETTING = "KORE_VOICE_MODEL_CATALOG"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "models",
         help="list, download and verify speech models",
         description="Speech models live in KORE_VOICE_MODELS_DIR (default: models/). "
-        f"{CATALOG_SETTING}=FILE adds or replaces catalog entries.",
+        f"KORE_VOICE_MODEL_CATALOG=FILE adds or replaces catalog entries.",
     )
     actions = p.add_subparsers(dest="models_action", required=True, metavar="ACTION")
     actions.add_parser("list", help="known and installed models")
@@ -164,14 +163,15 @@ def verify(catalog: Catalog, models_dir: Path, name: str | None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    models_dir = Settings.load(args.config).asr.models_dir
+    asr = Settings.load(args.config).asr
+    models_dir = asr.models_dir
     actions: dict[str, Callable[[Catalog], int]] = {
         "list": lambda catalog: list_models(catalog, models_dir),
         "download": lambda catalog: download(catalog, models_dir, args.name, args.url),
         "verify": lambda catalog: verify(catalog, models_dir, args.name),
     }
     try:
-        catalog = Catalog.load(Reader(load_mapping(args.config)).path(CATALOG_SETTING))
+        catalog = Catalog.load(asr.model_catalog)
         return actions[args.models_action](catalog)
     except ModelStoreError as exc:
         print(f"kore-voice: {exc.reason}", file=sys.stderr)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from adapter.config import Reader
+from adapter.config_reader import Reader
 from adapter.conversation.endpointing import EndpointSettings
 
 

@@ -1,0 +1,192 @@
+"""Async mode: the POST_URL receiver. Kore POSTs each bot message here; we route it to the live call.
+
+`POST /kore/callback/{token}` (or `/kore/callback` with `Authorization: Bearer <token>`). Kore
+documents no callback authentication (specs §5.2), so the unguessable KORE_CALLBACK_TOKEN is the
+guard. Answers come at once; delivery into the call's inbox never waits for the call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from adapter.config_reader import Secret
+from adapter.kore.errors import KoreBadResponse
+from adapter.kore.replies import BotMessage, BotReply, parse_body
+from adapter.kore.webhook_url import Version
+
+log = logging.getLogger(__name__)
+
+CALLBACK_PATH = "/kore/callback"
+# Message ids remembered per call to drop duplicates (Kore may deliver a message twice, specs §9).
+SEEN_PER_CALL = 256
+
+
+class CallInbox(Protocol):
+    """The service's registry of live calls (in memory, or shared through Redis)."""
+
+    def accepts(self, user_id: str) -> bool:
+        """Whether `user_id` is a live call this process can deliver to."""
+
+    def deliver(self, user_id: str, reply: BotReply) -> bool:
+        """Queue a reply for the call without waiting; False if the call is gone."""
+
+
+class MemoryInbox:
+    """A `CallInbox` of asyncio queues, for one process and for tests."""
+
+    def __init__(self) -> None:
+        self._queues: dict[str, asyncio.Queue[BotReply]] = {}
+
+    def open(self, user_id: str) -> None:
+        self._queues.setdefault(user_id, asyncio.Queue())
+
+    def close(self, user_id: str) -> None:
+        self._queues.pop(user_id, None)
+
+    def accepts(self, user_id: str) -> bool:
+        return user_id in self._queues
+
+    def deliver(self, user_id: str, reply: BotReply) -> bool:
+        queue = self._queues.get(user_id)
+        if queue is None:
+            return False
+        queue.put_nowait(reply)
+        return True
+
+    async def get(self, user_id: str) -> BotReply:
+        return await self._queues[user_id].get()
+
+    def waiting(self, user_id: str) -> int:
+        """How many replies are queued for the call."""
+        queue = self._queues.get(user_id)
+        return queue.qsize() if queue else 0
+
+
+CallLater = Callable[[float, Callable[[], None]], Any]
+
+
+@dataclass
+class _Pending:
+    messages: list[tuple[int, BotMessage]] = field(default_factory=list)
+    end_of_task: bool = False
+    scheduled: bool = False
+
+
+class ReplyRouter:
+    """Drops duplicate messages, restores `createdOn` order, and hands replies to the inbox.
+
+    Messages for one call are held for `reorder_window_s` so a POST that overtook an earlier one is
+    put back in order; `call_later` is injectable so tests fire the window themselves.
+    """
+
+    def __init__(self, inbox: CallInbox, *, version: Version = "v2", reorder_window_s: float = 0.15,
+                 call_later: CallLater | None = None) -> None:
+        self.inbox = inbox
+        self.version = version
+        self._window = reorder_window_s
+        self._call_later = call_later
+        self._pending: dict[str, _Pending] = {}
+        self._seen: dict[str, deque[str]] = {}
+        self._arrivals = 0
+
+    def receive(self, body: Any) -> str:
+        """Accept one callback body; returns the call's user id.
+
+        Raises:
+            KoreBadResponse: the body is not a v1/v2 callback or names no recipient.
+            LookupError: no live call has that user id.
+        """
+        parsed = parse_body(self.version, body)
+        user_id = parsed.user_id
+        if user_id is None:
+            raise KoreBadResponse('callback has no "to" naming the caller')
+        if not self.inbox.accepts(user_id):
+            self.forget(user_id)
+            raise LookupError(user_id)
+        pending = self._pending.setdefault(user_id, _Pending())
+        for message in parsed.messages:
+            if self._is_duplicate(user_id, message):
+                continue
+            self._arrivals += 1
+            pending.messages.append((self._arrivals, message))
+        pending.end_of_task = pending.end_of_task or parsed.end_of_task
+        if not pending.scheduled:
+            pending.scheduled = True
+            call_later = self._call_later or asyncio.get_running_loop().call_later
+            call_later(self._window, lambda: self._flush(user_id))
+        return user_id
+
+    def forget(self, user_id: str) -> None:
+        """Drop what is kept for a call that has ended."""
+        self._pending.pop(user_id, None)
+        self._seen.pop(user_id, None)
+
+    def _is_duplicate(self, user_id: str, message: BotMessage) -> bool:
+        if message.message_id is None:
+            return False
+        seen = self._seen.setdefault(user_id, deque(maxlen=SEEN_PER_CALL))
+        if message.message_id in seen:
+            return True
+        seen.append(message.message_id)
+        return False
+
+    def _flush(self, user_id: str) -> None:
+        pending = self._pending.pop(user_id, None)
+        if pending is None or not (pending.messages or pending.end_of_task):
+            return
+        ordered = [m for _, m in sorted(pending.messages, key=_order_key)]
+        reply = BotReply.from_messages(ordered, end_of_task=pending.end_of_task)
+        if not self.inbox.deliver(user_id, reply):
+            log.info("call %s ended before its bot reply arrived", user_id)
+            self.forget(user_id)
+
+
+def _order_key(item: tuple[int, BotMessage]) -> tuple[float, int]:
+    arrival, message = item
+    try:
+        created = datetime.fromisoformat(message.created_on) if message.created_on else None
+    except ValueError:
+        created = None
+    # Messages without a time keep their arrival order after the timed ones they followed.
+    return (created.timestamp() if created else float("inf"), arrival)
+
+
+def add_callback_routes(app: web.Application, router: ReplyRouter, token: Secret) -> None:
+    """Mount the receiver on `app`: `POST /kore/callback/{token}` and `POST /kore/callback`."""
+    expected = token.reveal().encode()
+
+    async def receive(request: web.Request) -> web.Response:
+        given = request.match_info.get("token") or _bearer(request.headers.get("Authorization", ""))
+        if not hmac.compare_digest(given.encode(), expected):
+            return _error(401, "bad_token", "the callback token is missing or wrong")
+        try:
+            body = json.loads(await request.read())
+            user_id = router.receive(body)
+        except (ValueError, KoreBadResponse) as exc:
+            reason = exc.reason if isinstance(exc, KoreBadResponse) else "the body is not JSON"
+            return _error(400, "malformed", reason)
+        except LookupError:
+            return _error(404, "unknown_call", "no live call has this user id")
+        return web.json_response({"status": "ok", "to": user_id})
+
+    app.router.add_post(f"{CALLBACK_PATH}/{{token}}", receive)
+    app.router.add_post(CALLBACK_PATH, receive)
+
+
+def _bearer(header: str) -> str:
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else ""
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)

@@ -1,0 +1,148 @@
+"""The bot's answer: v1/v2 bodies (sync, poll, async callback) read into one transport-neutral `BotReply`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from adapter.kore.errors import KoreBadResponse
+from adapter.kore.flatten import flatten
+from adapter.kore.voice_directive import CallAction, ExpectedInput, read_directive
+from adapter.kore.webhook_url import Version
+
+log = logging.getLogger(__name__)
+
+# Keys 1-9 select options; 0, * and # stay free for the conversation (operator, repeat, finish).
+MENU_KEYS = "123456789"
+
+
+@dataclass(frozen=True, slots=True)
+class MenuOption:
+    digit: str
+    label: str
+    payload: str  # what to send to the bot when the caller presses `digit`
+
+
+@dataclass(frozen=True, slots=True)
+class Menu:
+    """A keypad menu read out as "For Savings, press 1."; digits map back to each option's payload."""
+
+    options: tuple[MenuOption, ...]
+
+    def payload_for(self, digit: str) -> str | None:
+        return next((o.payload for o in self.options if o.digit == digit), None)
+
+
+@dataclass(frozen=True, slots=True)
+class BotMessage:
+    """One message as received: v2 `data[i]`, or one item of v1 `text`."""
+
+    val: Any
+    type: str = "text"
+    message_id: str | None = None
+    created_on: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BotBody:
+    """A parsed sync response, poll response or async callback."""
+
+    messages: tuple[BotMessage, ...] = ()
+    poll_id: str | None = None  # v2: more to poll for (also set while `"status": "Inprogress"`)
+    end_of_task: bool = False
+    user_id: str | None = None  # `to`: the caller the message is for
+
+
+@dataclass(frozen=True, slots=True)
+class BotReply:
+    """Everything the conversation needs from one bot answer, whatever the transport.
+
+    `pending` is True when the bot may still send more for this turn: async mode (the rest arrives
+    in the call's inbox) or polling stopped early (deadline, hang-up). `end_of_task` marks a finished
+    dialog task, not the end of the call; only `action` ends or transfers the call.
+    """
+
+    prompts: tuple[str, ...] = ()  # plain sentences to speak, menu read-out included
+    texts: tuple[str, ...] = ()  # plain text for doors that show text
+    menu: Menu | None = None
+    expect: ExpectedInput | None = None  # None: the bot did not say
+    action: CallAction | None = None
+    end_of_task: bool = False
+    pending: bool = False
+    messages: tuple[BotMessage, ...] = ()
+
+    @classmethod
+    def from_messages(cls, messages: Iterable[BotMessage], *, end_of_task: bool = False,
+                      pending: bool = False) -> BotReply:
+        """Flatten messages in order; options are numbered 1-9 across the whole reply."""
+        prompts: list[str] = []
+        texts: list[str] = []
+        options: list[MenuOption] = []
+        action: CallAction | None = None
+        expect: ExpectedInput | None = None
+        kept = tuple(messages)
+        for message in kept:
+            if message.type == "event":
+                continue
+            flat = flatten(message.val)
+            speech = flat.speech
+            for option in flat.options:
+                if len(options) == len(MENU_KEYS):
+                    log.info("bot offered over %d options; the rest are not on the keypad", len(MENU_KEYS))
+                    break
+                digit = MENU_KEYS[len(options)]
+                options.append(MenuOption(digit, option.title, option.payload))
+                speech = f"{speech} For {option.title}, press {digit}.".strip()
+            if speech:
+                prompts.append(speech)
+            if flat.text:
+                texts.append(flat.text)
+            if flat.voice is not None:
+                try:
+                    new_action, new_expect = read_directive(flat.voice)
+                except ValueError as exc:
+                    log.warning("ignoring the bot's voice payload: %s", exc)
+                    continue
+                action = new_action or action
+                expect = new_expect or expect
+        menu = Menu(tuple(options)) if options else None
+        return cls(tuple(prompts), tuple(texts), menu, expect, action, end_of_task, pending, kept)
+
+
+def parse_body(version: Version, body: Any) -> BotBody:
+    """Read a v1 (`text`) or v2 (`data[]`) body; raises `KoreBadResponse` for other shapes."""
+    if not isinstance(body, Mapping):
+        raise KoreBadResponse("the JSON body is not an object")
+    end_of_task = body.get("endOfTask") is True
+    user_id = _user_id(body.get("to"))
+    if version == "v1":
+        return BotBody(_v1_messages(body.get("text")), end_of_task=end_of_task, user_id=user_id)
+    data = body.get("data", [])
+    if not isinstance(data, list) or not all(isinstance(item, Mapping) for item in data):
+        raise KoreBadResponse("the body's data is not a list of messages")
+    messages = tuple(
+        BotMessage(item.get("val"), str(item.get("type") or "text"), _str(item.get("messageId")),
+                   _str(item.get("createdOn")))
+        for item in data
+    )
+    end_of_task = end_of_task or any(item.get("endOfTask") is True for item in data)
+    return BotBody(messages, _str(body.get("pollId")), end_of_task, user_id)
+
+
+def _v1_messages(text: Any) -> tuple[BotMessage, ...]:
+    if text is None:
+        return ()
+    items = text if isinstance(text, list) else [text]
+    return tuple(BotMessage(item) for item in items if item not in ("", None))
+
+
+def _user_id(to: Any) -> str | None:
+    if isinstance(to, Mapping):
+        to = to.get("id")
+    return _str(to)
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
