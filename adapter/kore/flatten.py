@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from adapter.kore.plain_text import plain_text, spoken_text
+from adapter.speech.plain_text import plain_text, spoken_text
 
 # Buttons a caller cannot "press" by voice or keypad: they open a page or dial from a handset.
 _NOT_SELECTABLE = ("web_url", "url", "phone_number")

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from num2words import num2words
 
+from adapter.speech.plain_text import spoken_text
+
 
 @dataclass(frozen=True, slots=True)
 class Say:
@@ -88,29 +90,6 @@ _NUMBER_RULES: list[tuple[re.Pattern[str], object]] = [
      lambda m: words(float(m[0].replace(",", ""))) if "." in m[0] else words(int(m[0].replace(",", "")))),
 ]
 
-_MARKDOWN_RULES = [
-    (re.compile(r"```.*?```", re.S), " "),
-    (re.compile(r"!\[([^\]]*)\]\([^)]*\)"), r"\1"),
-    (re.compile(r"\[([^\]]+)\]\([^)]*\)"), r"\1"),
-    (re.compile(r"<[^>]+>"), " "),
-    (re.compile(r"^\s{0,3}(?:#{1,6}\s+|>\s?|[-*+]\s+|\d+[.)]\s+)", re.M), ""),
-    (re.compile(r"(\*\*|__|~~|`)(.+?)\1"), r"\2"),
-    (re.compile(r"(?<![\w*])[*_](\S(?:.*?\S)?)[*_](?![\w*])"), r"\1"),
-    (re.compile(r"[*_`#~|]+"), " "),
-    (re.compile(r"https?://\S+"), "the link"),
-]
-
-
-def strip_markdown(text: str) -> str:
-    """Plain words from markdown or stray HTML; line breaks become sentence pauses."""
-    for pattern, repl in _MARKDOWN_RULES:
-        text = pattern.sub(repl, text)
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    text = " ".join(line if line[-1] in ".!?,;:" else line + "." for line in lines[:-1]) + (
-        " " + lines[-1] if lines else "")
-    return re.sub(r"\s+", " ", text).strip()
-
-
 def verbalize(text: str) -> str:
     """Numbers, amounts, times and ordinals written out as words."""
     for pattern, repl in _NUMBER_RULES:
@@ -123,8 +102,8 @@ def is_ssml(text: str) -> bool:
 
 
 def plain_segments(text: str) -> list[Segment]:
-    spoken = verbalize(strip_markdown(text))
-    return [Say(spoken)] if spoken else []
+    spoken = verbalize(spoken_text(text))
+    return [Say(spoken)] if any(c.isalnum() for c in spoken) else []
 
 
 def ssml_segments(ssml: str) -> list[Segment]:
@@ -153,12 +132,10 @@ def _walk(node: ET.Element, rate: float, out: list[Segment]) -> None:
     else:
         if tag == "prosody":
             rate = rate * _rate_factor(node.get("rate", "medium"))
-        if node.text and node.text.strip():
-            out.extend(Say(s.text, rate) for s in plain_segments(node.text) if isinstance(s, Say))
+        out.append(Say(verbalize(node.text or ""), rate))
         for child in node:
             _walk(child, rate, out)
-            if child.tail and child.tail.strip():
-                out.extend(Say(s.text, rate) for s in plain_segments(child.tail) if isinstance(s, Say))
+            out.append(Say(verbalize(child.tail or ""), rate))
 
 
 def _break_seconds(node: ET.Element) -> float:
@@ -200,11 +177,13 @@ def _say_as(kind: str, text: str) -> str:
 def _merge(items: list[Segment]) -> list[Segment]:
     merged: list[Segment] = []
     for item in items:
+        if isinstance(item, Say) and not item.text.strip():
+            continue
         last = merged[-1] if merged else None
         if isinstance(item, Say) and isinstance(last, Say) and last.rate_factor == item.rate_factor:
-            merged[-1] = Say(f"{last.text} {item.text}", item.rate_factor)
+            merged[-1] = Say(f"{last.text} {item.text}".strip(), item.rate_factor)
         elif isinstance(item, Pause) and isinstance(last, Pause):
             merged[-1] = Pause(min(last.seconds + item.seconds, MAX_PAUSE_S))
-        elif not (isinstance(item, Say) and not item.text):
-            merged.append(item)
+        else:
+            merged.append(Say(item.text.strip(), item.rate_factor) if isinstance(item, Say) else item)
     return merged

@@ -2,7 +2,7 @@
 
 import pytest
 
-from adapter.speech.speakable import Pause, Say, segments, spell_digits, strip_markdown, verbalize
+from adapter.speech.speakable import Pause, Say, segments, spell_digits, verbalize
 
 
 @pytest.mark.parametrize(
@@ -29,10 +29,9 @@ def test_numbers_amounts_and_times_are_spoken(text, spoken):
     assert verbalize(text) == spoken
 
 
-def test_markdown_is_stripped_and_lines_become_sentences():
-    text = "# Menu\n**Choose** one:\n- _Savings_\n- `Checking`\n[Help](https://x.example/help)"
-    assert strip_markdown(text) == "Menu. Choose one: Savings. Checking. Help"
-    assert strip_markdown("see https://kore.ai/docs now") == "see the link now"
+def test_markdown_is_stripped_lines_become_sentences_and_numbers_are_spoken():
+    text = "# Menu\n**Choose** one:\n- _Savings_ at 2%\n- `Checking`\n[Help](https://x.example/help)"
+    assert segments(text) == [Say("Menu. Choose one: Savings at two percent. Checking. Help.")]
 
 
 def test_ssml_subset_gives_pauses_digits_and_rates():
@@ -50,7 +49,7 @@ def test_ssml_without_speak_root_and_percent_rates():
 
 def test_pauses_are_capped_and_bad_markup_is_read_as_text():
     assert segments('<break time="60s"/>') == [Pause(5.0)]
-    assert segments("<speak>Hi <b>there</speak>") == [Say("Hi there")]
+    assert segments("<speak>Hi <b>there</speak>") == [Say("Hi there.")]
 
 
 def test_spelling_characters_and_empty_text():

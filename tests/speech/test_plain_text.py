@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapter.kore.plain_text import plain_text, spoken_text
+from adapter.speech.plain_text import plain_text, spoken_text
 
 
 @pytest.mark.parametrize("text,plain", [
