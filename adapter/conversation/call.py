@@ -23,13 +23,13 @@ from adapter.conversation.clock import Clock, SystemClock, Timer
 from adapter.conversation.digits import DigitCollector, Digits
 from adapter.conversation.endpointing import Endpointer
 from adapter.conversation.events import (
-    AudioIn, BotReplyIn, BotSaid, CallerHungUp, Clear, HangUp, Heard, InputEvent, KeyIn, Listening,
+    AudioIn, BotFailed, BotReplyIn, BotSaid, CallerHungUp, Clear, HangUp, Heard, InputEvent, KeyIn, Listening,
     OutputEvent, Play, PlaybackDone, TextIn, Transfer, UtteranceIn,
 )
 from adapter.conversation.settings import ConversationSettings
 from adapter.conversation.speech_turn import SpeechTurn
 from adapter.conversation.store import CallState, MemoryStore, SessionStore
-from adapter.kore.errors import KoreError
+from adapter.kore.errors import KoreBotTimeout, KoreError, KoreTimeout
 from adapter.kore.payloads import CallInfo, InputMeta
 from adapter.kore.replies import BotReply
 from adapter.kore.voice_directive import DigitSpec
@@ -232,6 +232,7 @@ class Conversation:
             await self._speak(s.phrases.filler)
         elif name == "giveup":
             self._cancel_bot()
+            self._emit(BotFailed(f"the bot did not answer within {self.settings.bot_giveup_s:g} s", timeout=True))
             await self._speak(s.phrases.bot_slow)
             self._listen()
         elif name == "inter_digit":
@@ -311,6 +312,7 @@ class Conversation:
             return
         log.warning("call %s: bot request failed: %s", self.call.user_id, error)
         self._cancel_bot()
+        self._emit(BotFailed(str(error), timeout=isinstance(error, (KoreTimeout, KoreBotTimeout))))
         if self.state.turns == 1:  # no welcome: nothing to talk about
             await self._hang_up_with(self.settings.phrases.unavailable, "bot unavailable")
         else:

@@ -112,6 +112,16 @@ class Listening:
 
 
 @dataclass(frozen=True, slots=True)
+class BotFailed:
+    """A bot request failed (the caller hears an apology); request/response doors may answer an error.
+
+    `timeout` tells a bot that did not answer in time from one that answered with an error."""
+
+    reason: str
+    timeout: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class HangUp:
     """End the call once queued prompts have played."""
 
@@ -125,4 +135,4 @@ class Transfer:
     to: str
 
 
-OutputEvent = Play | Clear | Heard | BotSaid | Listening | HangUp | Transfer
+OutputEvent = Play | Clear | Heard | BotSaid | BotFailed | Listening | HangUp | Transfer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import itertools
 from collections.abc import Callable
@@ -23,6 +24,16 @@ class ManualClock:
 
     def now(self) -> float:
         return self.t
+
+    def time(self) -> float:
+        """Wall-clock seconds moving with `now` (for JWT `iat`/`exp`)."""
+        return 1_790_000_000.0 + self.t
+
+    async def sleep(self, delay: float) -> None:
+        """Wait until a test has advanced the clock by `delay`."""
+        done = asyncio.get_running_loop().create_future()
+        self.call_later(delay, lambda: done.done() or done.set_result(None))
+        await done
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> ManualTimer:
         timer = ManualTimer()
