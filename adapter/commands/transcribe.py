@@ -55,7 +55,7 @@ def mute_keys(pcm: Pcm, keys: list[DtmfKey]) -> Pcm:
         return pcm
     samples = pcm.samples().copy()
     for key in keys:
-        samples[int(key.start_s * pcm.rate):int(key.end_s * pcm.rate) + 1] = 0
+        samples[int(key.start_s * pcm.rate):int((key.end_s or key.start_s) * pcm.rate) + 1] = 0
     return Pcm(samples.tobytes(), pcm.rate)
 
 
