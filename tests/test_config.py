@@ -64,3 +64,19 @@ def test_secret_never_prints_but_can_be_revealed():
     assert "s3cr3t" not in f"{secret} {secret!r} {secret!s} {[secret]}"
     assert secret.reveal() == "s3cr3t-value"
     assert Reader({"K": " s3cr3t "}).secret("K").reveal() == "s3cr3t"
+
+
+def test_service_settings_defaults_and_checks():
+    service = Settings.load(environ={}).service
+    assert (service.host, service.port, service.api_key, service.public_url) == ("127.0.0.1", 8080, None, None)
+    assert (service.turns_per_minute, service.max_calls, service.asr_processes) == (30, 100, None)
+    env = {"KORE_VOICE_HOST": "0.0.0.0", "KORE_VOICE_PORT": "0", "KORE_VOICE_API_KEY": "k3y-value",
+           "KORE_VOICE_PUBLIC_URL": "https://voice.example.com/", "KORE_VOICE_ASR_PROCESSES": "0"}
+    service = Settings.load(environ=env).service
+    assert (service.host, service.port, service.public_url) == ("0.0.0.0", 0, "https://voice.example.com")
+    assert service.asr_processes == 0 and "k3y" not in repr(service) and service.api_key.reveal() == "k3y-value"
+    for bad, message in [({"KORE_VOICE_PORT": "70000"}, "KORE_VOICE_PORT must be at most 65535"),
+                         ({"KORE_VOICE_PUBLIC_URL": "voice.example.com"}, "KORE_VOICE_PUBLIC_URL must start with"),
+                         ({"KORE_VOICE_TURNS_PER_MINUTE": "0"}, "KORE_VOICE_TURNS_PER_MINUTE must be at least 1")]:
+        with pytest.raises(ConfigError, match=message):
+            Settings.load(environ=bad)

@@ -23,7 +23,7 @@ from adapter.conversation.clock import Clock, SystemClock, Timer
 from adapter.conversation.digits import DigitCollector, Digits
 from adapter.conversation.endpointing import Endpointer
 from adapter.conversation.events import (
-    AudioIn, BotFailed, BotReplyIn, BotSaid, CallerHungUp, Clear, HangUp, Heard, InputEvent, KeyIn, Listening,
+    AudioIn, BotFailed, BotReplyIn, BotSaid, CallerHungUp, Clear, HangUp, Heard, InputEvent, KeyIn, KeysIn, Listening,
     OutputEvent, Play, PlaybackDone, TextIn, Transfer, UtteranceIn,
 )
 from adapter.conversation.settings import ConversationSettings
@@ -187,6 +187,8 @@ class Conversation:
                 await self._on_audio(data)
             case KeyIn(key):
                 await self._on_key(key)
+            case KeysIn(keys):
+                await self._on_entry(keys)
             case UtteranceIn(pcm):
                 await self._on_utterance(pcm)
             case TextIn(text, confidence):
@@ -312,11 +314,12 @@ class Conversation:
             return
         log.warning("call %s: bot request failed: %s", self.call.user_id, error)
         self._cancel_bot()
-        self._emit(BotFailed(str(error), timeout=isinstance(error, (KoreTimeout, KoreBotTimeout))))
+        timeout = isinstance(error, (KoreTimeout, KoreBotTimeout))
+        self._emit(BotFailed(str(error), timeout=timeout))
         if self.state.turns == 1:  # no welcome: nothing to talk about
             await self._hang_up_with(self.settings.phrases.unavailable, "bot unavailable")
         else:
-            await self._speak(self.settings.phrases.bot_error)
+            await self._speak(self.settings.phrases.bot_slow if timeout else self.settings.phrases.bot_error)
             self._listen()
 
     # --- speaking ----------------------------------------------------------------------------------
@@ -441,15 +444,19 @@ class Conversation:
             return
         keys = detect_keys(pcm)
         if keys:
-            for key in keys:
-                await self._on_key(key.key)
-            if self._collector.started and self.state.phase == "listening":
-                await self._on_digits(self._collector.timeout())
+            await self._on_entry("".join(key.key for key in keys))
             return
         loop = asyncio.get_running_loop()
         transcript = await loop.run_in_executor(
             self.services.executor, self.services.recognizer.transcribe, pcm, self._hints())
         await self._on_heard(transcript.text, transcript.confidence)
+
+    async def _on_entry(self, keys: str) -> None:
+        """A whole keypad entry: the keys, then the end of the entry if they did not finish it."""
+        for key in keys:
+            await self._on_key(key)
+        if self._collector.started and self.state.phase == "listening":
+            await self._on_digits(self._collector.timeout())
 
     async def _on_key(self, key: str) -> None:
         if self.state.phase != "listening":

@@ -29,6 +29,14 @@ class KeyIn:
 
 
 @dataclass(frozen=True, slots=True)
+class KeysIn:
+    """A whole keypad entry from a request/response door (a REST turn, Twilio's `Digits`): no more
+    keys follow, so an unfinished entry ends now instead of after the inter-digit timeout."""
+
+    keys: str
+
+
+@dataclass(frozen=True, slots=True)
 class UtteranceIn:
     """A whole recorded utterance from a request/response door; may hold keypad tones."""
 
@@ -62,7 +70,7 @@ class BotReplyIn:
     reply: BotReply
 
 
-InputEvent = AudioIn | KeyIn | UtteranceIn | TextIn | PlaybackDone | CallerHungUp | BotReplyIn
+InputEvent = AudioIn | KeyIn | KeysIn | UtteranceIn | TextIn | PlaybackDone | CallerHungUp | BotReplyIn
 
 # --- out: to the door ---------------------------------------------------------------------------
 

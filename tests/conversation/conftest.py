@@ -114,12 +114,12 @@ def speech_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def say(speech_dir: Path) -> Callable[[str, int], Pcm]:
-    """Caller speech made by espeak-ng, at the line's rate."""
+    """Caller speech made by espeak-ng (a voice PocketSphinx hears well), at the line's rate."""
 
     def make(text: str, rate: int = 8000) -> Pcm:
         path = speech_dir / f"{abs(hash(text))}.wav"
         if not path.exists():
-            subprocess.run(["espeak-ng", "-v", "en-us", "-s", "140", "-w", str(path), text], check=True)
+            subprocess.run(["espeak-ng", "-v", "en-us+f2", "-s", "140", "-w", str(path), text], check=True)
         return resample(decode_audio(path.read_bytes()), rate)
 
     return make

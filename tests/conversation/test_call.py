@@ -6,6 +6,8 @@ and moves a manual clock for every timeout.
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import pytest
 
@@ -13,7 +15,7 @@ from adapter.audio.decode import decode_audio
 from adapter.audio.pcm import Pcm
 from adapter.conversation.call import AudioSpec
 from adapter.conversation.events import (
-    BotSaid, Clear, HangUp, Heard, KeyIn, Listening, Play, PlaybackDone, TextIn, Transfer, UtteranceIn,
+    BotFailed, BotSaid, Clear, HangUp, Heard, KeyIn, Listening, Play, PlaybackDone, TextIn, Transfer, UtteranceIn,
 )
 
 from .conftest import CallDriver
@@ -50,9 +52,10 @@ def tones(keys: str, rate: int = 8000, on_ms: int = 80, off_ms: int = 80) -> Pcm
 
 
 async def played(call: CallDriver) -> Play:
-    """The next prompt, reported as played to the end."""
+    """The next prompt, reported as played to the end (and that report handled)."""
     play = await call.next(Play)
     call.send(PlaybackDone(play.prompt_id))
+    await asyncio.sleep(0.05)
     return play
 
 
@@ -60,6 +63,7 @@ async def welcome(call: CallDriver) -> Listening:
     listening = await call.next(Listening)
     for play in call.since(0, Play):
         call.send(PlaybackDone(play.prompt_id))
+    await asyncio.sleep(0.05)
     return listening
 
 
@@ -84,7 +88,7 @@ async def test_a_whole_banking_call(start_call, say):
     await call.speak(say("check balance") + Pcm.silence(1.0, 8000))
     heard = await call.next(Heard)
     assert heard.final and heard.input == "speech" and heard.text.lower() == "check balance"
-    balance = await played(call)
+    balance = await played(call)                        # the bot's answer: its request is recorded
     assert "two thousand" not in balance.text and "$2,450.18" in balance.text
     assert call.bodies()[-1]["message"] == {"type": "text", "val": "balance"}
     assert call.bodies()[-1]["customData"]["inputMode"] == "speech"
@@ -92,6 +96,7 @@ async def test_a_whole_banking_call(start_call, say):
 
     # keypad: an 8-digit account number as real tones in the audio, then an amount as phone-system keys
     call.send(TextIn("transfer money"))
+    assert (await call.next(Heard)).text == "transfer money"
     ask = await played(call)
     assert "8 digit account number" in ask.text
     expect = (await call.next(Listening)).expect
@@ -99,10 +104,11 @@ async def test_a_whole_banking_call(start_call, say):
     await call.speak(tones("12345678#"))
     heard = await call.next(Heard)
     assert (heard.input, heard.digits, heard.text) == ("dtmf", "12345678", "12345678")
+    await played(call)
     dtmf_body = call.bodies()[-1]
     assert dtmf_body["message"]["val"] == "12345678"
-    assert dtmf_body["customData"]["inputMode"] == "dtmf" and dtmf_body["customData"]["dtmf"] == "12345678#"
-    await played(call)
+    # 8 of at most 8 digits end the entry: the "#" after them is not needed (and not sent)
+    assert dtmf_body["customData"]["inputMode"] == "dtmf" and dtmf_body["customData"]["dtmf"] == "12345678"
     await call.next(Listening)
     for key in "250#":
         call.send(KeyIn(key))
@@ -192,11 +198,12 @@ async def test_a_slow_bot_gets_a_filler_then_its_answer(start_call):
     call = await start_call(SLOW_BOT)
     await welcome(call)
     call.send(TextIn("slow please"))
+    await asyncio.sleep(0.05)                           # the turn has started: its timers run from now
     await call.advance(1.9)
     assert not [e for e in await call.drain() if isinstance(e, Play)]
     await call.advance(0.2)
     assert (await call.next(Play)).text == "One moment, please."
-    await call.advance(1.5)
+    await call.advance(2.5)                             # the bot's 3 s step, seen by the client's next poll
     assert (await call.next(Play)).text == "Here is your slow answer."
     await call.next(Listening)
 
@@ -205,9 +212,11 @@ async def test_a_stuck_bot_is_given_up_and_the_call_goes_on(start_call):
     call = await start_call(SLOW_BOT)
     await welcome(call)
     call.send(TextIn("stuck"))
+    await asyncio.sleep(0.05)
     await call.advance(13.5)
-    texts = [p.text for p in call.since(0, Play)] + [(await call.next(Play)).text]
-    assert "One moment, please." in texts and texts[-1].startswith("Sorry, that is taking longer")
+    assert (await call.next(Play)).text == "One moment, please."
+    assert (await call.next(BotFailed)).timeout
+    assert (await call.next(Play)).text.startswith("Sorry, that is taking longer")
     await call.next(Listening)
     await call.advance(60)                              # the late answer arrives for a finished turn
     call.send(TextIn("anything"))

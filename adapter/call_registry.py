@@ -1,0 +1,72 @@
+"""The process's live calls, whatever their door: a cap on how many, async bot replies routed to their
+call (the `CallInbox` of adapter.kore.callbacks), and every call hung up when the service stops."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from adapter.conversation.call import Conversation
+from adapter.conversation.events import BotReplyIn
+from adapter.kore.replies import BotReply
+from adapter.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+
+class TooManyCalls(Exception):
+    """The service is at KORE_VOICE_MAX_CALLS."""
+
+
+class CallRegistry:
+    def __init__(self, metrics: Metrics, max_calls: int) -> None:
+        self._metrics = metrics
+        self._max_calls = max_calls
+        self._calls: dict[str, Conversation] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    def start(self, conversation: Conversation) -> None:
+        """Start the call (its welcome) and keep it here until it ends.
+
+        Raises:
+            TooManyCalls: the service already has KORE_VOICE_MAX_CALLS live calls.
+        """
+        if len(self._calls) >= self._max_calls:
+            raise TooManyCalls(f"the service is at its limit of {self._max_calls} calls; try again later")
+        call_id = conversation.call.user_id
+        door = conversation.call.door
+        self._calls[call_id] = conversation
+        self._metrics.calls_started.labels(door).inc()
+        self._metrics.calls_active.labels(door).inc()
+        task = conversation.start()
+        self._tasks[call_id] = task
+        task.add_done_callback(lambda _: self._ended(call_id, door))
+
+    def _ended(self, call_id: str, door: str) -> None:
+        self._calls.pop(call_id, None)
+        self._tasks.pop(call_id, None)
+        self._metrics.calls_active.labels(door).dec()
+
+    def get(self, call_id: str) -> Conversation | None:
+        return self._calls.get(call_id)
+
+    def __len__(self) -> int:
+        return len(self._calls)
+
+    # CallInbox: async mode's bot replies, routed by Kore's `to` (the call's user id).
+    def accepts(self, user_id: str) -> bool:
+        return user_id in self._calls
+
+    def deliver(self, user_id: str, reply: BotReply) -> bool:
+        conversation = self._calls.get(user_id)
+        if conversation is None or conversation.closed:
+            return False
+        conversation.send(BotReplyIn(reply))
+        return True
+
+    async def hang_up_all(self, reason: str) -> None:
+        """End every live call (each sends its `SESSION_CLOSURE`) and wait until they have."""
+        calls = list(self._calls.values())
+        if calls:
+            log.info("hanging up %d live calls: %s", len(calls), reason)
+        await asyncio.gather(*(c.hang_up(reason) for c in calls), return_exceptions=True)

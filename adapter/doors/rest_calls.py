@@ -1,0 +1,222 @@
+"""The REST door's calls: one turn at a time, a turn flood limit, the reply audio of each turn, idle hang-up.
+
+A call's output events are pumped into a queue as they come; a turn reads them up to the event that
+ends it (`Listening`, `HangUp`, `Transfer`, or the end of the call). Anything the bot says between
+turns (async mode) is answered with the next turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from adapter.api_errors import ApiError
+from adapter.audio.decode import decode_audio
+from adapter.audio.encode import FORMATS, OutputFormat, encode_audio
+from adapter.audio.pcm import Pcm
+from adapter.conversation.call import Conversation
+from adapter.conversation.clock import Clock, Timer
+from adapter.conversation.events import (
+    BotFailed, BotSaid, CallerHungUp, HangUp, Heard, Listening, OutputEvent, Play, Transfer,
+)
+from adapter.metrics import Metrics
+from adapter.stage_timing import StageTimes
+
+log = logging.getLogger(__name__)
+
+DOOR = "rest"
+FLOOD_WINDOW_S = 60.0
+# How long an ended call still answers 409 and serves its last reply audio.
+ENDED_KEEP_S = 300.0
+# Reply audio kept per live call (a phone system fetches it right after the turn).
+AUDIO_KEPT = 8
+EMPTY_RATE = 16000
+
+
+@dataclass
+class TurnResult:
+    """What one turn brought: the caller's input as heard, the bot's texts, the prompts, how it ended."""
+
+    heard: Heard | None = None
+    said: list[BotSaid] = field(default_factory=list)
+    plays: list[Play] = field(default_factory=list)
+    failed: BotFailed | None = None
+    end: Listening | HangUp | Transfer | None = None  # None: the call ended under the turn
+    audio: int | None = None  # the reply audio's number, if any was spoken
+
+    @property
+    def end_of_call(self) -> bool:
+        return not isinstance(self.end, Listening)
+
+
+class ReplyAudio:
+    """One turn's prompts as one recording, encoded per format on demand (and kept); no prompts is
+    a recording of no length."""
+
+    def __init__(self, plays: list[Play]) -> None:
+        self._plays = plays
+        self._encoded: dict[OutputFormat, bytes] = {}
+        if len(plays) == 1:
+            self._encoded[FORMATS[plays[0].format]] = plays[0].audio
+
+    @property
+    def rate(self) -> int:
+        """The prompts' own rate, which formats without a fixed rate (L16, MP3) keep."""
+        if not self._plays:
+            return EMPTY_RATE
+        fmt = FORMATS[self._plays[0].format]
+        return fmt.rate or decode_audio(self._plays[0].audio, fmt.content_type).rate
+
+    def _pcm(self) -> Pcm:
+        pcms = [decode_audio(p.audio, FORMATS[p.format].content_type_for(self.rate)) for p in self._plays]
+        return Pcm(b"".join(p.data for p in pcms), self.rate)
+
+    async def encoded(self, fmt: OutputFormat) -> bytes:
+        if fmt not in self._encoded:  # MP3 goes through ffmpeg: off the loop
+            self._encoded[fmt] = await asyncio.to_thread(lambda: encode_audio(self._pcm(), fmt))
+        return self._encoded[fmt]
+
+
+class RestCall:
+    """One call through the REST door."""
+
+    def __init__(self, conversation: Conversation, times: StageTimes, metrics: Metrics, clock: Clock,
+                 turns_per_minute: int, idle_s: float) -> None:
+        self.conversation = conversation
+        self.id = conversation.call.user_id
+        self.times = times
+        self._metrics = metrics
+        self._clock = clock
+        self._turns_per_minute = turns_per_minute
+        self._idle_s = idle_s
+        self._events: asyncio.Queue[OutputEvent | None] = asyncio.Queue()
+        self._pump: asyncio.Task[None] | None = None
+        self._busy = False
+        self._recent: deque[float] = deque()
+        self._audio: dict[int, ReplyAudio] = {}
+        self._next_audio = 0
+        self._idle: Timer | None = None
+
+    @property
+    def ended(self) -> bool:
+        return self.conversation.closed
+
+    @property
+    def busy(self) -> bool:
+        """A turn is running."""
+        return self._busy
+
+    def start_pump(self) -> asyncio.Task[None]:
+        self._pump = asyncio.create_task(self._read_events(), name=f"rest events {self.id}")
+        return self._pump
+
+    async def _read_events(self) -> None:
+        async for event in self.conversation.events():
+            self._metrics.saw(DOOR, event)
+            self._events.put_nowait(event)
+        self._events.put_nowait(None)
+        if self._idle is not None:
+            self._idle.cancel()
+        self._audio = {n: a for n, a in self._audio.items() if n == self._next_audio - 1}
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        """Hold the call for one turn.
+
+        Raises:
+            ApiError: 409 the call has ended; 429 a turn is already running, or too many this minute.
+        """
+        if self.ended:
+            raise ApiError(409, "call_ended", "the call has ended")
+        if self._busy:
+            raise ApiError(429, "turn_in_progress", "this call is still answering a turn; send one turn at a time",
+                           {"Retry-After": "1"})
+        now = self._clock.now()
+        while self._recent and now - self._recent[0] >= FLOOD_WINDOW_S:
+            self._recent.popleft()
+        if len(self._recent) >= self._turns_per_minute:
+            wait = max(1, round(FLOOD_WINDOW_S - (now - self._recent[0])))
+            raise ApiError(429, "too_many_turns",
+                           f"over {self._turns_per_minute} turns a minute on this call; wait {wait} s",
+                           {"Retry-After": str(wait)})
+        self._recent.append(now)
+        self._busy = True
+        self.touch()
+        try:
+            yield
+        finally:
+            self._busy = False
+            self.touch()
+
+    def touch(self) -> None:
+        """Restart the idle timer: a call nobody drives is hung up, as a silent phone line would be."""
+        if self._idle is not None:
+            self._idle.cancel()
+        if not self.ended:
+            self._idle = self._clock.call_later(self._idle_s, self._on_idle)
+
+    def _on_idle(self) -> None:
+        log.info("call %s: idle for %g s, hanging up", self.id, self._idle_s)
+        self.conversation.send(CallerHungUp("idle"))
+
+    async def collect(self) -> TurnResult:
+        """The events of one turn, up to the one that ends it; the prompts become reply audio."""
+        result = TurnResult()
+        while result.end is None:
+            event = await self._events.get()
+            match event:
+                case None:
+                    self._events.put_nowait(None)  # the call is over for every later reader too
+                    break
+                case Heard(final=True):
+                    result.heard = event
+                case BotSaid():
+                    result.said.append(event)
+                case Play():
+                    result.plays.append(event)
+                case BotFailed():
+                    result.failed = event
+                case Listening() | HangUp() | Transfer():
+                    result.end = event
+        if result.plays and result.failed is None:
+            result.audio = self._keep(ReplyAudio(result.plays))
+        return result
+
+    def _keep(self, audio: ReplyAudio) -> int:
+        number = self._next_audio
+        self._next_audio += 1
+        self._audio[number] = audio
+        self._audio.pop(number - AUDIO_KEPT, None)
+        return number
+
+    def audio(self, number: int) -> ReplyAudio:
+        found = self._audio.get(number)
+        if found is None:
+            raise ApiError(404, "unknown_audio", f"this call has no reply audio {number} (or no longer keeps it)")
+        return found
+
+
+class RestCalls:
+    """The door's calls by id, live ones and, for a while, ended ones (409 rather than 404)."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._calls: dict[str, RestCall] = {}
+
+    def add(self, call: RestCall) -> None:
+        self._calls[call.id] = call
+        call.start_pump().add_done_callback(lambda _: self._clock.call_later(ENDED_KEEP_S, lambda: self._forget(call)))
+
+    def _forget(self, call: RestCall) -> None:
+        self._calls.pop(call.id, None)
+
+    def find(self, call_id: str) -> RestCall:
+        call = self._calls.get(call_id)
+        if call is None:
+            raise ApiError(404, "unknown_call", "no such call (ended calls are forgotten after "
+                           f"{ENDED_KEEP_S:g} s)")
+        return call

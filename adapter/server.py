@@ -1,0 +1,260 @@
+"""The aiohttp application: resources that live as long as the app, the doors, health and metrics.
+
+`create_app(settings)` starts nothing; the app's `cleanup_ctx` loads the recogniser (once, in an
+executor), starts the synthesizer, opens one HTTP client session and the bot (the embedded simulator
+when KORE_WEBHOOK_URL is unset), and closes them in reverse. Shutdown hangs up every live call first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hmac
+import json
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
+from importlib import resources
+
+import aiohttp
+from aiohttp import web
+
+from adapter.api_errors import CODES, ApiError, error_response
+from adapter.app_state import CALLS, CLOCK, METRICS, SERVICES, SETTINGS
+from adapter.audio.errors import AudioError
+from adapter.call_registry import CallRegistry
+from adapter.config import ConfigError, Settings
+from adapter.conversation.call import Services
+from adapter.conversation.clock import Clock, SystemClock
+from adapter.conversation.store import MemoryStore
+from adapter.doors import rest
+from adapter.kore.callbacks import ReplyRouter, add_callback_routes
+from adapter.kore.client import KoreClient
+from adapter.kore.simulator.embedded import embedded_bot
+from adapter.metrics import CONTENT_TYPE, Metrics
+from adapter.speech.engines import load_recognizer
+from adapter.speech.process_recognizer import process_recognizer
+from adapter.speech.recognizer import Recognizer
+from adapter.speech.sphinx_engine import PocketSphinxRecognizer
+from adapter.speech.synthesizer import Synthesizer
+
+log = logging.getLogger(__name__)
+
+HTTP = web.AppKey("http", aiohttp.ClientSession)
+EXECUTOR = web.AppKey("executor", Executor)
+RECOGNIZER = web.AppKey("recognizer", Recognizer)
+SYNTHESIZER = web.AppKey("synthesizer", Synthesizer)
+BOT = web.AppKey("bot", KoreClient)
+BOT_URL = web.AppKey("bot_url", str)  # where readiness looks for the bot: the simulator, or Kore's host
+BOT_PROBE_TIMEOUT_S = 2.0
+# Multipart framing around the largest upload we accept.
+BODY_SLACK_BYTES = 64 * 1024
+# Headers of an aiohttp HTTPException worth keeping on the JSON error (405's Allow, 413's none, ...).
+KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+# --- middlewares --------------------------------------------------------------------------------
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure as one status and one line of JSON; a traceback only in the log, for our bugs."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        status, code, message, headers = exc.status, exc.code, exc.message, exc.headers
+    except AudioError as exc:
+        status, message, headers = exc.http_status, exc.reason, {}
+        code = "too_large" if status == 413 else "unsupported_media"
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        status, code = exc.status, CODES.get(exc.status, "error")
+        message = " ".join((exc.text or exc.reason).removeprefix(f"{exc.status}: ").split())
+        headers = {k: v for k, v in exc.headers.items() if k in KEPT_HEADERS}
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        status, code, message, headers = 500, "internal", "internal error; the service log has the details", {}
+    request.app[METRICS].request_errors.labels(code).inc()
+    if status >= 500:
+        log.warning("%s %s: %d %s: %s", request.method, request.path, status, code, message)
+    return error_response(status, code, message, headers)
+
+
+def bearer_token(header: str) -> str:
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else ""
+
+
+@web.middleware
+async def api_key(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """KORE_VOICE_API_KEY guards the /v1 doors; health, metrics and each door's own auth stay as they are."""
+    key = request.app[SETTINGS].service.api_key
+    if key is not None and request.path.startswith("/v1/"):
+        given = bearer_token(request.headers.get("Authorization", ""))
+        if not hmac.compare_digest(given.encode(), key.reveal().encode()):
+            raise ApiError(401, "unauthorized", "missing or wrong API key; send Authorization: Bearer KEY",
+                           {"WWW-Authenticate": 'Bearer realm="kore-voice"'})
+    return await handler(request)
+
+
+# --- resources (cleanup_ctx) ----------------------------------------------------------------------
+
+
+async def _http_session(app: web.Application) -> AsyncIterator[None]:
+    async with aiohttp.ClientSession() as session:
+        app[HTTP] = session
+        yield
+
+
+def asr_processes(settings: Settings, recognizer: Recognizer) -> int:
+    """Worker processes for the recogniser: KORE_VOICE_ASR_PROCESSES, else one per CPU for
+    PocketSphinx, whose decoder holds the GIL (it would stall the event loop), and none for Vosk."""
+    if settings.service.asr_processes is not None:
+        return settings.service.asr_processes
+    return (os.cpu_count() or 2) if isinstance(recognizer, PocketSphinxRecognizer) else 0
+
+
+async def _recognizer_pool(app: web.Application) -> AsyncIterator[None]:
+    """The recogniser, loaded once, and a bounded pool of threads that call it (they wait on worker
+    processes when it holds the GIL: one thread per call then, so waiting for a free worker counts
+    as the recogniser's time, not the service's)."""
+    settings = app[SETTINGS]
+    recognizer = await asyncio.to_thread(load_recognizer, settings.asr)
+    threads = os.cpu_count() or 2
+    processes = asr_processes(settings, recognizer)
+    if processes:
+        recognizer = await asyncio.to_thread(process_recognizer, settings.asr, processes)
+        threads = settings.service.max_calls
+    app[RECOGNIZER] = recognizer
+    executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="asr")
+    app[EXECUTOR] = executor
+    try:
+        yield
+    finally:
+        executor.shutdown(wait=False, cancel_futures=True)
+
+
+async def _synthesizer(app: web.Application) -> AsyncIterator[None]:
+    async with Synthesizer(app[SETTINGS].tts) as synthesizer:
+        app[SYNTHESIZER] = synthesizer
+        # The conversation's own phrases (re-prompts, apologies), rendered before a caller needs them.
+        phrases = app[SETTINGS].conversation.phrases.all()
+        prerender = asyncio.create_task(synthesizer.prerender(phrases, [rest.REST_AUDIO.out_format]))
+        yield
+        await asyncio.gather(prerender, return_exceptions=True)
+
+
+def local_url(host: str, port: int) -> str:
+    """`http://host:port` of a listening address; a wildcard address is reached on loopback."""
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+async def _bot(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    kore = settings.kore
+    if kore.webhook is not None:
+        app[BOT] = KoreClient(kore, app[HTTP])
+        app[BOT_URL] = kore.webhook.base
+        yield
+        return
+    post_url = None
+    if kore.mode == "async" and kore.callback_token is not None:
+        base = local_url(settings.service.host, settings.service.port)
+        post_url = f"{base}/kore/callback/{kore.callback_token.reveal()}"
+    async with embedded_bot(kore, post_url=post_url) as embedded:
+        app[BOT] = KoreClient(embedded.settings, app[HTTP])
+        app[BOT_URL] = embedded.url
+        yield
+
+
+async def _services(app: web.Application) -> AsyncIterator[None]:
+    """Everything a conversation needs, now that it is all up."""
+    app[SERVICES] = Services(app[RECOGNIZER], app[SYNTHESIZER], app[BOT], MemoryStore(), app[CLOCK], app[EXECUTOR])
+    yield
+
+
+async def _hang_up_calls(app: web.Application) -> None:
+    await app[CALLS].hang_up_all("the service is stopping")
+
+
+# --- health, readiness, metrics, API description -----------------------------------------------------
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def _probe_bot(app: web.Application) -> str | None:
+    """None when the bot's host answers HTTP at all (any status); else why not."""
+    try:
+        timeout = aiohttp.ClientTimeout(total=BOT_PROBE_TIMEOUT_S)
+        async with app[HTTP].get(app[BOT_URL], timeout=timeout, allow_redirects=False):
+            return None
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return " ".join(str(exc).split()) or type(exc).__name__
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready when the recogniser is loaded, the synthesizer has its voice and the bot answers."""
+    app = request.app
+    kore = app[SETTINGS].kore
+    problem = await _probe_bot(app)
+    bot = "embedded simulator" if kore.embedded else "Kore.ai"
+    checks = {
+        "recognizer": {"ok": True, "detail": app[RECOGNIZER].name},
+        "synthesizer": {"ok": bool(app[SYNTHESIZER].default_voice), "detail": app[SYNTHESIZER].default_voice},
+        "bot": {"ok": problem is None, "detail": f"{bot} at {app[BOT_URL]}" + (f": {problem}" if problem else "")},
+    }
+    ready = all(check["ok"] for check in checks.values())
+    return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[METRICS].exposition(), headers={"Content-Type": CONTENT_TYPE})
+
+
+@functools.cache
+def openapi_document() -> dict[str, object]:
+    """The REST door's OpenAPI description (adapter/doors/openapi.json)."""
+    return json.loads(resources.files("adapter.doors").joinpath("openapi.json").read_text())
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document())
+
+
+# --- the app ---------------------------------------------------------------------------------------
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
+    """The service for `settings`; nothing starts until the app does (tests may pass a manual clock).
+
+    Raises:
+        ConfigError: async mode with the embedded bot but no fixed port to send replies to.
+    """
+    kore = settings.kore
+    if kore.mode == "async" and kore.embedded and settings.service.port == 0:
+        raise ConfigError("KORE_MODE=async with the embedded bot needs a fixed KORE_VOICE_PORT for its callbacks")
+    app = web.Application(middlewares=[json_errors, api_key],
+                          client_max_size=settings.limits.max_bytes + BODY_SLACK_BYTES)
+    app[SETTINGS] = settings
+    app[METRICS] = Metrics()
+    app[CLOCK] = clock or SystemClock()
+    app[CALLS] = CallRegistry(app[METRICS], settings.service.max_calls)
+    app.cleanup_ctx.extend([_http_session, _recognizer_pool, _synthesizer, _bot, _services])
+    app.on_shutdown.append(_hang_up_calls)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/openapi.json", openapi)
+    rest.add_routes(app)
+    if kore.mode == "async" and kore.callback_token is not None:
+        version = kore.webhook.version if kore.webhook else (kore.version or "v2")
+        add_callback_routes(app, ReplyRouter(app[CALLS], version=version), kore.callback_token)
+    return app

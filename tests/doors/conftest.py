@@ -1,0 +1,155 @@
+"""The service in-process on 127.0.0.1 port 0, a stub Kore.ai bot, and caller audio made at test time."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from adapter.config import Settings
+from adapter.conversation.clock import Clock
+from adapter.server import create_app
+
+STUB_BOT = "st-stub"
+API_KEY = "door-test-key-0123456789"
+
+
+def door_settings(**env: str) -> Settings:
+    """Settings from `env` alone (not the developer's environment); PocketSphinx, the embedded bot."""
+    return Settings.load(environ={"KORE_VOICE_ASR": "pocketsphinx", **env})
+
+
+@asynccontextmanager
+async def running(settings: Settings, clock: Clock | None = None, port: int | None = None,
+                  **runner: Any) -> AsyncIterator[TestClient]:
+    """The whole service (models, synthesizer, bot) serving on 127.0.0.1, port 0 unless given;
+    `runner` options (e.g. `access_log_class`) go to its AppRunner."""
+    server = TestServer(create_app(settings, clock=clock), port=port)
+    await server.start_server(**runner)
+    async with TestClient(server) as client:
+        yield client
+
+
+async def start_call(client: TestClient, **headers: str) -> dict[str, Any]:
+    resp = await client.post("/v1/calls", json={"from": "+15551230000", "to": "+15559870000"}, headers=headers)
+    assert resp.status == 201, await resp.text()
+    return await resp.json()
+
+
+async def keys(client: TestClient, call_id: str, digits: str, **headers: str) -> Any:
+    return await client.post(f"/v1/calls/{call_id}/turns", json={"digits": digits}, headers=headers)
+
+
+# --- a stub Kore.ai bot: answers by what the caller pressed, fails on demand ---------------------------
+
+
+def stub_answer(body: dict[str, Any]) -> web.Response:
+    """ON_CONNECT: a welcome (401 for caller +1401, 504 for +1504); keys "1": 400, "2": 504, else an echo."""
+    message = body.get("message", {})
+    text = message.get("val")
+    if text == "ON_CONNECT":
+        caller = body.get("customData", {}).get("ani")
+        if caller in ("+1401", "+1504"):
+            return web.json_response({"errors": [{"msg": "stub refuses", "code": 1}]}, status=int(caller[2:]))
+        text = "Stub bot here."
+    elif text == "SESSION_CLOSURE":
+        return web.json_response({})
+    elif text in ("1", "2"):
+        return web.json_response({"errors": [{"msg": "stub failure", "code": 1}]}, status=400 if text == "1" else 504)
+    else:
+        text = f"You pressed {text}."
+    return web.json_response({"data": [{"type": "text", "val": text}]})
+
+
+@pytest.fixture(scope="module")
+def stub_requests() -> list[dict[str, Any]]:
+    return []
+
+
+@asynccontextmanager
+async def stub_kore(requests: list[dict[str, Any]]) -> AsyncIterator[str]:
+    """A webhook on port 0 answering as `stub_answer`; yields KORE_WEBHOOK_URL."""
+
+    async def webhook(request: web.Request) -> web.Response:
+        body = await request.json()
+        requests.append(body)
+        return stub_answer(body)
+
+    app = web.Application()
+    app.router.add_post(f"/chatbot/v2/webhook/{STUB_BOT}", webhook)
+    async with TestServer(app) as server:
+        yield str(server.make_url(f"/chatbot/v2/webhook/{STUB_BOT}"))
+
+
+def stub_settings(url: str, **env: str) -> Settings:
+    return door_settings(KORE_WEBHOOK_URL=url, KORE_CLIENT_ID="cs-door-test", KORE_CLIENT_SECRET="s" * 32, **env)
+
+
+# --- caller audio -----------------------------------------------------------------------------------
+
+
+def run(*cmd: str | Path) -> bytes:
+    return subprocess.run([str(c) for c in cmd], check=True, capture_output=True).stdout
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("door-audio")
+
+
+@pytest.fixture(scope="session")
+def tone_wav(media: Path) -> Callable[[str], Path]:
+    """`tone_wav("1")`: keypad tones made by sox (8 kHz 16-bit WAV), 100 ms each with 100 ms gaps."""
+    low = dict(zip("123456789*0#", [697] * 3 + [770] * 3 + [852] * 3 + [941] * 3, strict=True))
+    high = dict(zip("123456789*0#", [1209, 1336, 1477] * 4, strict=True))
+
+    def make(digits: str) -> Path:
+        out = media / f"keys-{digits.replace('#', 'hash').replace('*', 'star')}.wav"
+        if not out.exists():
+            parts = []
+            for key in digits:
+                part = media / f"key-{ord(key)}.wav"
+                run("sox", "-n", "-r", "8000", "-b", "16", "-c", "1", part, "synth", "0.1",
+                    "sine", str(low[key]), "sine", str(high[key]), "remix", "1v0.3,2v0.3", "pad", "0.1", "0.1")
+                parts.append(part)
+            run("sox", *parts, out)
+        return out
+
+    return make
+
+
+def say_wav(text: str, folder: Path) -> Path:
+    """espeak-ng saying `text`, as a 16-bit WAV at espeak's own rate, in `folder`."""
+    out = folder / f"say-{abs(hash(text))}.wav"
+    if not out.exists():
+        run("espeak-ng", "-v", "en-us", "-s", "140", "-w", out, text)
+    return out
+
+
+@pytest.fixture(scope="session")
+def spoken(media: Path) -> Callable[[str], Path]:
+    """`spoken("check balance")`: `say_wav` into the session's audio folder."""
+    return lambda text: say_wav(text, media)
+
+
+@pytest.fixture(scope="session")
+def converted(media: Path) -> Callable[..., bytes]:
+    """`converted(wav, "x.ulaw", "-e", "mu-law")`: a WAV turned into another file by sox (or ffmpeg for
+    names ending in .mp3/.ogg), as bytes."""
+
+    def convert(wav: Path, name: str, *options: str) -> bytes:
+        out = media / f"{wav.stem}-{name}"
+        if not out.exists():
+            if out.suffix in (".mp3", ".ogg"):
+                run("ffmpeg", "-v", "error", "-y", "-i", wav, *options, out)
+            else:
+                run("sox", wav, *options, out)
+        return out.read_bytes()
+
+    return convert

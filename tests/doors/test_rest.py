@@ -1,0 +1,280 @@
+"""The REST door: its pure parsing and answers, then whole calls in-process against the embedded demo bot.
+
+Keypad turns travel as JSON, forms or real tones in every audio type (tones need no recogniser, so
+each type is checked exactly); spoken turns use the menu's labels, which the recogniser gets as hints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from conversation.manual_clock import ManualClock
+from yarl import URL
+
+from adapter.api_errors import ApiError
+from adapter.audio.decode import decode_audio
+from adapter.audio.encode import FORMATS
+from adapter.conversation.events import BotSaid, Heard, Listening, Transfer
+from adapter.doors.rest import (
+    REST_CALLS, accepted, audio_format, parse_digits, parse_new_call, reply_format, spoken_language, turn_json,
+)
+from adapter.doors.rest_calls import TurnResult
+from adapter.kore.replies import Menu, MenuOption
+from adapter.kore.voice_directive import DigitSpec, ExpectedInput
+
+from .conftest import door_settings, keys, running, start_call
+
+module_loop = pytest.mark.asyncio(loop_scope="module")
+
+MENU = ["Check balance", "Transfer money", "Talk to an agent"]
+
+
+# --- parsing and answers, no sockets ---------------------------------------------------------------
+
+
+def test_accept_ranges_come_best_first():
+    assert accepted("application/json;q=0.5, audio/basic, audio/*;q=0.8") == [
+        "audio/basic", "audio/*", "application/json"]
+    assert accepted("audio/wav;q=0, */*") == ["*/*"]
+    assert accepted("audio/L16;rate=8000") == ["audio/l16;rate=8000"]
+
+
+@pytest.mark.parametrize(("accept", "fmt"), [
+    ("", None), ("*/*", None), ("application/json", None), ("text/html", None), ("audio/ogg", None),
+    ("audio/wav", "wav16k"), ("audio/wav;rate=8000", "wav8k"), ("audio/basic", "ulaw8k"), ("audio/PCMU", "ulaw8k"),
+    ("audio/PCMA", "alaw8k"), ("audio/mpeg", "mp3"), ("audio/*", "wav16k"),
+    ("application/json;q=0.1, audio/basic", "ulaw8k"), ("application/json, audio/basic;q=0.5", None),
+])
+def test_a_turn_is_answered_with_audio_only_when_accept_prefers_it(accept, fmt):
+    found = reply_format(accept)
+    assert (found.name if found else None) == fmt
+
+
+def test_the_audio_format_comes_from_the_query_then_accept():
+    assert audio_format(None, None).name == "wav16k"
+    assert audio_format("audio/basic", "mp3").name == "mp3"
+    assert audio_format("text/html, audio/PCMA", None).name == "alaw8k"
+    l16 = audio_format("audio/L16;rate=8000", None)
+    assert (l16.name, l16.content_type_for(16000)) == ("l16", "audio/L16;rate=8000")
+    with pytest.raises(ApiError) as bad:
+        audio_format(None, "flac")
+    assert bad.value.status == 400 and "wav16k" in bad.value.message
+    with pytest.raises(ApiError) as refused:
+        audio_format("audio/ogg, text/html", None)
+    assert (refused.value.status, refused.value.code) == (406, "not_acceptable")
+
+
+def test_digits_are_keypad_keys_only():
+    assert parse_digits(" 1234 # ") == "1234#"
+    assert parse_digits("*0") == "*0"
+    for bad in ("", "12a", 1234, None, "1" * 65, "A"):
+        with pytest.raises(ApiError) as err:
+            parse_digits(bad)
+        assert err.value.status == 400
+
+
+def test_the_language_spoken_is_the_voices():
+    assert [spoken_language(v) for v in ("en-us", "en-GB+f3", "gmw/en-US", "ko")] == ["en", "en", "en", "ko"]
+
+
+def test_a_new_call_needs_from_and_to_and_our_language():
+    assert parse_new_call({"from": " +1555 ", "to": "sip:ivr@x", "language": "en-US"}, "en").caller == "+1555"
+    for body, code in [({"to": "+1"}, "bad_request"), ({"from": "", "to": "+1"}, "bad_request"),
+                       ({"from": "+1", "to": 5}, "bad_request"), ({"from": "+1\n2", "to": "+1"}, "bad_request"),
+                       ({"from": "+1", "to": "+2", "language": "english!"}, "bad_request"),
+                       ({"from": "+1", "to": "+2", "language": "fr-FR"}, "unsupported_language")]:
+        with pytest.raises(ApiError) as err:
+            parse_new_call(body, "en")
+        assert (err.value.status, err.value.code) == (400, code)
+
+
+def test_a_turn_answer_carries_what_was_heard_said_and_asked():
+    menu = Menu((MenuOption("1", "Savings", "savings"),))
+    expect = ExpectedInput(speech=False, digits=DigitSpec(min=8, max=8, finish_on_key="#"))
+    result = TurnResult(heard=Heard("savings", "dtmf", digits="1"), said=[BotSaid(("Pick one.",), menu)],
+                        end=Listening(expect, menu), audio=3)
+    assert turn_json(result, "dtmf", "http://x/v1/calls/c/audio/3") == {
+        "transcript": "savings", "input": "dtmf", "digits": "1",
+        "bot": {"texts": ["Pick one."], "menu": [{"digit": "1", "label": "Savings"}]},
+        "spoken": [], "audio_url": "http://x/v1/calls/c/audio/3",
+        "expect": {"speech": False, "digits": {"num": None, "min": 8, "max": 8, "finish_on_key": "#"}},
+        "end_of_call": False, "transfer_to": None,
+    }
+    moved = turn_json(TurnResult(end=Transfer("sip:agent@x")), "speech", None)
+    assert (moved["input"], moved["transcript"], moved["end_of_call"], moved["transfer_to"]) == (
+        "speech", "", True, "sip:agent@x")
+
+
+# --- whole calls, in-process ---------------------------------------------------------------------------
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def service():
+    async with running(door_settings(KORE_VOICE_TURNS_PER_MINUTE="5")) as client:
+        yield client
+
+
+@module_loop
+async def test_the_welcome_is_the_bots_answer_with_its_menu_and_audio(service):
+    resp = await service.post("/v1/calls", json={"from": "+15551230000", "to": "+15559870000", "language": "en"})
+    assert resp.status == 201
+    call = await resp.json()
+    assert resp.headers["Location"] == f"/v1/calls/{call['id']}"
+    welcome = call["welcome"]
+    assert welcome["texts"] == ["Welcome to Demo Bank.", "How can I help you today?"]
+    assert [o["label"] for o in welcome["menu"]] == MENU and welcome["end_of_call"] is False
+    [spoken] = welcome["spoken"]
+    assert spoken.startswith("Welcome to Demo Bank.") and "For Check balance, press 1." in spoken
+    assert welcome["audio_url"] == str(service.make_url(f"/v1/calls/{call['id']}/audio/0"))
+    audio = await service.get(f"/v1/calls/{call['id']}/audio/0")
+    assert audio.status == 200 and audio.content_type == "audio/wav"
+    assert decode_audio(await audio.read()).duration_s > 5
+    assert "decode" not in resp.headers["Server-Timing"] and "bot;dur=" in resp.headers["Server-Timing"]
+
+
+@module_loop
+@pytest.mark.parametrize(("name", "content_type", "options"), [
+    ("wav", "audio/wav", None),
+    ("ulaw", "audio/basic", ("-t", "raw", "-e", "mu-law")),
+    ("pcmu", "audio/PCMU", ("-t", "raw", "-e", "mu-law")),
+    ("alaw", "audio/PCMA", ("-t", "raw", "-e", "a-law")),
+    ("l16", "audio/L16;rate=8000", ("-t", "raw", "-e", "signed-integer", "-b", "16", "-B")),
+    ("mp3", "audio/mpeg", ("-b:a", "32k")),
+    ("ogg", "audio/ogg", ("-c:a", "libvorbis")),
+    ("sniffed", None, None),
+])
+async def test_keypad_tones_in_every_audio_type_choose_from_the_menu(service, tone_wav, converted, name, content_type,
+                                                                     options):
+    call = await start_call(service)
+    wav = tone_wav("1")
+    body = converted(wav, f"tones.{name}", *options) if options else wav.read_bytes()
+    headers = {"Content-Type": content_type} if content_type else {}
+    resp = await service.post(f"/v1/calls/{call['id']}/turns", data=body, headers=headers)
+    assert resp.status == 200, await resp.text()
+    answer = await resp.json()
+    assert (answer["input"], answer["digits"], answer["transcript"]) == ("dtmf", "1", "balance")
+    assert "$2,450.18" in answer["bot"]["texts"][0] and answer["end_of_call"] is False
+    assert "decode;dur=" in resp.headers["Server-Timing"]
+
+
+@module_loop
+async def test_a_spoken_menu_label_uploaded_as_multipart_reaches_the_bot_as_its_payload(service, spoken):
+    call = await start_call(service)
+    form = aiohttp.FormData()
+    form.add_field("audio", spoken("transfer money").read_bytes(), filename="turn.wav", content_type="audio/wav")
+    resp = await service.post(f"/v1/calls/{call['id']}/turns", data=form)
+    assert resp.status == 200, await resp.text()
+    answer = await resp.json()
+    assert (answer["input"], answer["transcript"].lower()) == ("speech", "transfer money")
+    assert "8 digit account number" in answer["bot"]["texts"][0]
+    assert answer["expect"] == {"speech": False, "digits": {"num": None, "min": 8, "max": 8, "finish_on_key": "#"}}
+    assert "recognise;dur=" in resp.headers["Server-Timing"]
+
+
+@module_loop
+async def test_keys_as_json_form_and_multipart_fields(service):
+    call = await start_call(service)
+    transfer = await (await keys(service, call["id"], "2")).json()
+    assert (transfer["transcript"], transfer["digits"]) == ("transfer", "2")
+    account = await service.post(f"/v1/calls/{call['id']}/turns", data={"Digits": "12345678#"})
+    answer = await account.json()
+    assert (answer["input"], answer["digits"], answer["transcript"]) == ("dtmf", "12345678", "12345678")
+    assert "How many dollars" in answer["bot"]["texts"][0]
+    form = aiohttp.FormData()
+    form.add_field("Digits", "250#")
+    answer = await (await service.post(f"/v1/calls/{call['id']}/turns", data=form)).json()
+    assert answer["digits"] == "250" and "sent 250 dollars to account" in " ".join(answer["bot"]["texts"])
+
+
+@module_loop
+async def test_an_unfinished_keypad_entry_is_a_no_match_at_once(service):
+    call = await start_call(service)
+    await keys(service, call["id"], "2")
+    answer = await (await keys(service, call["id"], "1234")).json()
+    assert answer["transcript"] == "" and answer["spoken"] == ["Sorry, I didn't catch that."]
+    assert answer["expect"]["digits"]["min"] == 8 and answer["end_of_call"] is False
+
+
+@module_loop
+async def test_accept_audio_answers_with_the_reply_itself(service):
+    call = await start_call(service)
+    resp = await keys(service, call["id"], "1", Accept="audio/basic")
+    assert resp.status == 200 and resp.headers["Content-Type"] == "audio/basic"
+    assert resp.headers["X-End-Of-Call"] == "false" and resp.headers["X-Transcript"] == "balance"
+    reply = decode_audio(await resp.read(), "audio/basic")
+    assert reply.rate == 8000 and reply.duration_s > 3
+    same = await service.get(f"/v1/calls/{call['id']}/audio/1", headers={"Accept": "audio/basic"})
+    assert await same.read() == await resp.read()
+    for fmt in FORMATS.values():
+        got = await service.get(f"/v1/calls/{call['id']}/audio/1?format={fmt.name}")
+        assert got.status == 200 and got.headers["Content-Type"] == fmt.content_type_for(16000)
+        assert abs(decode_audio(await got.read(), got.headers["Content-Type"]).duration_s - reply.duration_s) < 0.1
+
+
+@module_loop
+async def test_a_menu_choice_by_key_transfers_the_call(service):
+    call = await start_call(service)
+    answer = await (await keys(service, call["id"], "3")).json()
+    assert answer["transfer_to"] == "sip:agent@demo-bank.example" and answer["end_of_call"] is True
+    assert answer["spoken"] == ["Connecting you to an agent. Please hold."]
+    again = await keys(service, call["id"], "1")
+    assert (again.status, (await again.json())["error"]["code"]) == (409, "call_ended")
+    goodbye = await service.get(URL(answer["audio_url"]).path)
+    assert goodbye.status == 200
+
+
+@module_loop
+async def test_hang_up_then_the_call_is_over(service):
+    call = await start_call(service)
+    assert (await service.delete(f"/v1/calls/{call['id']}")).status == 204
+    assert (await service.delete(f"/v1/calls/{call['id']}")).status == 409
+    assert (await keys(service, call["id"], "1")).status == 409
+    assert (await service.get(f"/v1/calls/{call['id']}/audio/0")).status == 200  # the last reply stays
+
+
+@module_loop
+async def test_one_turn_at_a_time(service):
+    call = await start_call(service)
+    await keys(service, call["id"], "2")
+    await keys(service, call["id"], "12345678#")
+    slow = asyncio.create_task(keys(service, call["id"], "250#"))  # the bot takes 2 s to transfer
+    rest_call = service.app[REST_CALLS].find(call["id"])
+    while not rest_call.busy:  # noqa: ASYNC110 (the server's state, seen from the test)
+        await asyncio.sleep(0.01)
+    second = await keys(service, call["id"], "1")
+    assert second.status == 429 and second.headers["Retry-After"] == "1"
+    assert (await second.json())["error"]["code"] == "turn_in_progress"
+    first = await slow
+    assert first.status == 200 and "sent 250 dollars" in " ".join((await first.json())["bot"]["texts"])
+
+
+@module_loop
+async def test_a_turn_flood_is_refused_and_other_calls_go_on(service):
+    flooded, other = await start_call(service), await start_call(service)
+    for _ in range(5):
+        assert (await keys(service, flooded["id"], "9")).status == 200
+    refused = await keys(service, flooded["id"], "9")
+    assert refused.status == 429 and (await refused.json())["error"]["code"] == "too_many_turns"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    bad = await service.post(f"/v1/calls/{other['id']}/turns", data=b"not audio", headers={"Content-Type": "audio/wav"})
+    assert bad.status == 415
+    fine = await keys(service, other["id"], "1")
+    assert fine.status == 200 and (await fine.json())["transcript"] == "balance"
+
+
+async def test_an_idle_call_is_hung_up_then_forgotten():
+    clock = ManualClock()
+    async with running(door_settings(KORE_VOICE_CALL_IDLE_SECONDS="30"), clock=clock) as client:
+        call = await start_call(client)
+        clock.advance(29)
+        assert (await keys(client, call["id"], "9")).status == 200
+        clock.advance(31)
+        conversation = client.app[REST_CALLS].find(call["id"]).conversation
+        await conversation.hang_up("test over")  # waits for the idle hang-up already queued
+        assert conversation.state.closed_reason == "idle"
+        assert (await keys(client, call["id"], "9")).status == 409
+        clock.advance(300)  # an ended call is remembered for 5 minutes, then forgotten
+        assert (await keys(client, call["id"], "9")).status == 404
