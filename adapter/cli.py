@@ -7,10 +7,10 @@ import sys
 from collections.abc import Sequence
 
 from adapter import __version__
-from adapter.commands import models, say, serve, simulator, token, transcribe
+from adapter.commands import call, models, say, serve, simulator, token, transcribe
 from adapter.config import ConfigError
 
-COMMANDS = (serve, transcribe, say, models, token, simulator)
+COMMANDS = (serve, call, transcribe, say, models, token, simulator)
 
 
 def build_parser() -> argparse.ArgumentParser:

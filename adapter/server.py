@@ -28,7 +28,7 @@ from adapter.config import ConfigError, Settings
 from adapter.conversation.call import Services
 from adapter.conversation.clock import Clock, SystemClock
 from adapter.conversation.store import MemoryStore
-from adapter.doors import rest
+from adapter.doors import kiosk_stream, rest
 from adapter.kore.callbacks import ReplyRouter, add_callback_routes
 from adapter.kore.client import KoreClient
 from adapter.kore.simulator.embedded import embedded_bot
@@ -91,13 +91,17 @@ def bearer_token(header: str) -> str:
 
 @web.middleware
 async def api_key(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """KORE_VOICE_API_KEY guards the /v1 doors; health, metrics and each door's own auth stay as they are."""
+    """KORE_VOICE_API_KEY guards the /v1 doors; health, metrics and each door's own auth stay as they are.
+
+    The stream door also takes `?key=KEY`: browsers cannot set headers on a WebSocket."""
     key = request.app[SETTINGS].service.api_key
     if key is not None and request.path.startswith("/v1/"):
         given = bearer_token(request.headers.get("Authorization", ""))
+        if not given and request.path == kiosk_stream.PATH:
+            given = request.query.get("key", "")
         if not hmac.compare_digest(given.encode(), key.reveal().encode()):
-            raise ApiError(401, "unauthorized", "missing or wrong API key; send Authorization: Bearer KEY",
-                           {"WWW-Authenticate": 'Bearer realm="kore-voice"'})
+            raise ApiError(401, "unauthorized", "missing or wrong API key; send Authorization: Bearer KEY "
+                           "(or ?key=KEY on the stream door)", {"WWW-Authenticate": 'Bearer realm="kore-voice"'})
     return await handler(request)
 
 
@@ -254,6 +258,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi)
     rest.add_routes(app)
+    kiosk_stream.add_routes(app)
     if kore.mode == "async" and kore.callback_token is not None:
         version = kore.webhook.version if kore.webhook else (kore.version or "v2")
         add_callback_routes(app, ReplyRouter(app[CALLS], version=version), kore.callback_token)

@@ -6,7 +6,7 @@ Run from the repository root (needs espeak-ng and sox on PATH: `apt install espe
 
 Every sample is written twice: 16 kHz 16-bit mono PCM (`*_16k.wav`) and 8 kHz mono G.711 mu-law
 (`*_8k_ulaw.wav`, WAV format tag 7), the two forms callers and phone systems send. The output is
-deterministic for a given espeak-ng and sox: a fixed voice (en-us, 140 words per minute), a fixed
+deterministic for a given espeak-ng and sox: a fixed voice (en-us+f2, 140 words per minute), a fixed
 noise seed, and sox in repeatable mode without dither. The script also rewrites samples/README.md,
 the list of files and what each should transcribe to, from the same table.
 """
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-VOICE, WORDS_PER_MINUTE = "en-us", 140
+VOICE, WORDS_PER_MINUTE = "en-us+f2", 140  # a US voice the offline default (PocketSphinx) hears well
 SEED = 3
 
 # Keypad frequencies (row, column) in Hz, ITU-T Q.23; see specs/telephony.md section 8.2.

@@ -1,4 +1,4 @@
-"""The output formats in one registry: Pcm to WAV, G.711, L16 or MP3, resampled once to their rate."""
+"""The output formats in one registry: Pcm to WAV, G.711, L16 (either byte order) or MP3, at their rate."""
 
 from __future__ import annotations
 
@@ -64,6 +64,8 @@ FORMATS: dict[str, OutputFormat] = {f.name: f for f in (
     # RFC 3551 L16 is big-endian
     OutputFormat("l16", None, "audio/L16", "l16", lambda p: p.samples().astype(">i2").tobytes()),
     OutputFormat("mp3", None, "audio/mpeg", "mp3", _mp3, rates=_MP3_RATES),
+    # raw little-endian samples at 16 kHz, as browsers and kiosks play them (the stream door's L16)
+    OutputFormat("slin16k", 16000, "audio/slin;rate=16000", "raw", lambda p: p.data),
 )}
 
 # Which output formats answer a media type, by the input format it names; the first wins.

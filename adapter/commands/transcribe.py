@@ -49,13 +49,18 @@ RAW_TYPES = {".ulaw": "audio/basic", ".mulaw": "audio/basic", ".pcmu": "audio/PC
              ".alaw": "audio/PCMA", ".pcma": "audio/PCMA"}
 
 
+KEY_PAD_S = 0.03  # a tone's edges, around the detected span, still sound like a syllable
+
+
 def mute_keys(pcm: Pcm, keys: list[DtmfKey]) -> Pcm:
     """Silence the keypad tones so the recognizer does not hear them as words."""
     if not keys:
         return pcm
     samples = pcm.samples().copy()
+    pad = int(KEY_PAD_S * pcm.rate)
     for key in keys:
-        samples[int(key.start_s * pcm.rate):int((key.end_s or key.start_s) * pcm.rate) + 1] = 0
+        start = max(0, int(key.start_s * pcm.rate) - pad)
+        samples[start:int((key.end_s or key.start_s) * pcm.rate) + pad] = 0
     return Pcm(samples.tobytes(), pcm.rate)
 
 

@@ -58,5 +58,5 @@ def _load(settings: AsrSettings) -> Recognizer:
     log.info("speech engine: vosk, model %s", model)
     try:
         return VoskRecognizer(model)
-    except Exception as exc:  # vosk raises a bare Exception("Failed to create a model")
+    except Exception as exc:  # noqa: BLE001 - vosk raises a bare Exception("Failed to create a model")
         raise ConfigError(f"cannot load the Vosk model at {model}: {exc}") from None

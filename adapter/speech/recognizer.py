@@ -63,6 +63,15 @@ def hint_phrases(hints: Sequence[str] | None, known: Callable[[str], bool]) -> t
     return tuple(phrases)
 
 
+def one_of(phrases: Sequence[str], transcript: Transcript) -> Transcript:
+    """`transcript` if it is exactly one of the hint `phrases`, else `SILENCE`.
+
+    An engine held to a few phrases strings pieces of them together ("talk to an", "네 상담원
+    취소") for speech that is none of them; an IVR turn answers with one option or none.
+    """
+    return transcript if transcript.text in phrases else SILENCE
+
+
 class StreamFinished(RuntimeError):
     """A call on a recognizer stream after its `finish`."""
 
@@ -118,9 +127,10 @@ class RecognizerStream(ABC):
 class Recognizer(ABC):
     """A speech engine for the whole process (see the module docstring for threads).
 
-    `hints` are expected phrases, e.g. the options of an IVR menu: an engine that gets them
-    listens for those phrases only, which recognises them far better than free dictation, and
-    gives "" (or a low confidence) for speech that is none of them.
+    `hints` are expected phrases, e.g. the options of an IVR menu. An engine that gets them
+    listens for those phrases only, which recognises them far better than free dictation; the
+    transcript is then one whole phrase, as `hint_phrases` spells it (lower case, words the
+    engine knows), or "" for speech that is none of them (`one_of`).
     """
 
     #: what `kore-voice transcribe` and the health check show

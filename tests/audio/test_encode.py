@@ -20,6 +20,7 @@ EXPECTED = {
     "wav-alaw8k": (8000, "audio/wav", "wav", False),
     "l16": (22050, "audio/L16;rate=22050", "l16", True),
     "mp3": (22050, "audio/mpeg", "mp3", False),
+    "slin16k": (16000, "audio/slin;rate=16000", "raw", True),
 }
 
 
@@ -52,6 +53,12 @@ def test_round_trip_through_decode(name, speech):
 def test_l16_is_big_endian_at_the_pcm_rate():
     pcm = Pcm.from_array(np.array([1, -2, 0x1234]), 8000)
     assert encode_audio(pcm, "l16") == b"\x00\x01\xff\xfe\x12\x34"
+
+
+def test_slin16k_is_little_endian_at_16k():
+    pcm = Pcm.from_array(np.array([1, -2, 0x1234]), 16000)
+    assert encode_audio(pcm, "slin16k") == b"\x01\x00\xfe\xff\x34\x12"
+    assert len(encode_audio(Pcm.silence(1.0, 8000), "slin16k")) == 32000
 
 
 def test_raw_g711_is_one_byte_per_sample_at_8k():
@@ -100,7 +107,7 @@ def test_unknown_format_name_is_unsupported():
         encode_audio(Pcm.silence(0.1, 8000), "ogg")
     assert str(e.value) == (
         "unknown output format 'ogg'; choose one of wav16k, wav8k, ulaw8k, alaw8k, "
-        "wav-ulaw8k, wav-alaw8k, l16, mp3")
+        "wav-ulaw8k, wav-alaw8k, l16, mp3, slin16k")
 
 
 @pytest.mark.parametrize("content_type, name, rate", [

@@ -42,6 +42,8 @@ async def apps() -> AsyncIterator[Apps]:
 
 NEW_CALL = {"from": "+15551230000", "to": "+15559870000"}
 TURNS = "/v1/calls/{new}/turns"
+UPGRADE = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+           "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
 TEXT, MP3, OGG = {"Content-Type": "text/plain"}, {"Accept": "audio/mpeg"}, {"Accept": "audio/ogg"}
 # One request each: (app, path, request options); {new} is a fresh call's id, {ended} an ended call's.
 REQUESTS: dict[tuple[str, str, int], tuple[str, str, dict[str, Any]]] = {
@@ -72,6 +74,9 @@ REQUESTS: dict[tuple[str, str, int], tuple[str, str, dict[str, Any]]] = {
     ("get", "/v1/calls/{call_id}/audio/{n}", 401): ("stub", "/v1/calls/call-0/audio/0", {}),
     ("get", "/v1/calls/{call_id}/audio/{n}", 404): ("demo", "/v1/calls/{new}/audio/7", {}),
     ("get", "/v1/calls/{call_id}/audio/{n}", 406): ("demo", "/v1/calls/{new}/audio/0", {"headers": OGG}),
+    ("get", "/v1/stream", 101): ("demo", "/v1/stream", {"headers": UPGRADE}),
+    ("get", "/v1/stream", 400): ("demo", "/v1/stream", {}),
+    ("get", "/v1/stream", 401): ("stub", "/v1/stream?key=wrong", {"headers": UPGRADE}),
 }
 
 

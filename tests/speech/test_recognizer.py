@@ -18,6 +18,7 @@ from adapter.speech.recognizer import (
     Transcript,
     Word,
     hint_phrases,
+    one_of,
 )
 
 
@@ -66,6 +67,16 @@ def test_hint_phrases_keep_known_words_lower_cased_without_punctuation_or_repeat
     hints = ["Check my Balance!", "talk to an agent, please", "CHECK MY BALANCE", "xyzzy", "", "Don't", "잔액 조회"]
     assert hint_phrases(hints, known) == ("check my balance", "talk to an agent", "don't", "잔액 조회")
     assert hint_phrases(None, known) == () == hint_phrases([], known)
+
+
+def test_with_hints_a_transcript_is_one_whole_phrase_or_nothing():
+    phrases = ("check my balance", "talk to an agent")
+    heard = Transcript.of_words([Word("check", 0.1, 0.4, 0.9), Word("my", 0.4, 0.5, 0.9),
+                                 Word("balance", 0.5, 1.0, 0.8)])
+    assert one_of(phrases, heard) is heard
+    pieces = Transcript.of_words([Word("talk", 0.1, 0.3, 1.0), Word("to", 0.3, 0.4, 1.0)])
+    assert one_of(phrases, pieces) == SILENCE
+    assert one_of(phrases, SILENCE) == SILENCE
 
 
 def test_a_stream_resamples_once_to_the_engine_rate_whatever_the_chunks():

@@ -1,0 +1,1 @@
+"""The conversation harness of `kore-voice call`: YAML scripts run against the REST door."""

