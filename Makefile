@@ -8,7 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: run test bench system clean
 
 run: $(VENV)/.installed
-	$(BIN)/kore-voice transcribe samples/*.wav
+	$(BIN)/kore-voice serve
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q

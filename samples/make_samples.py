@@ -180,7 +180,12 @@ def readme(rows: list[tuple[Path, str, float, Sample]]) -> str:
         lines.append(f"| `{path.name}` | {fmt} | {sample.what} | {sample.text or '(none)'} | "
                      f"{sample.digits or '(none)'} | {seconds:.2f} |")
     lines += ["", "Text is what a recognizer should hear (lower case, no punctuation); digits are the keys",
-              "a DTMF detector should report, in order. This file is written by make_samples.py.", ""]
+              "a DTMF detector should report, in order.", "",
+              "Scripted calls for `kore-voice call` (format: `adapter/harness/call_script.py`), run against the",
+              "built-in demo bot: `call_balance.yaml` (balance by key, then by voice), `call_transfer_money.yaml`",
+              "(a transfer with the account number on the keypad), `call_agent.yaml` (transfer to an agent):", "",
+              "    .venv/bin/kore-voice call samples/call_balance.yaml", "",
+              "This file is written by make_samples.py.", ""]
     return "\n".join(lines)
 
 
