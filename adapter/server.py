@@ -147,7 +147,8 @@ async def _synthesizer(app: web.Application) -> AsyncIterator[None]:
         app[SYNTHESIZER] = synthesizer
         # The conversation's own phrases (re-prompts, apologies), rendered before a caller needs them.
         phrases = app[SETTINGS].conversation.phrases.all()
-        prerender = asyncio.create_task(synthesizer.prerender(phrases, [rest.REST_AUDIO.out_format]))
+        formats = {rest.REST_AUDIO.out_format, *(f.out_format for f in kiosk_stream.STREAM_FORMATS.values())}
+        prerender = asyncio.create_task(synthesizer.prerender(phrases, sorted(formats)))
         yield
         await asyncio.gather(prerender, return_exceptions=True)
 

@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -31,7 +32,7 @@ from adapter.config import AsrSettings, TtsSettings
 from adapter.conversation.call import AudioSpec, Conversation, Services
 from adapter.conversation.clock import SystemClock
 from adapter.conversation.endpointing import Endpointer
-from adapter.conversation.events import AudioIn, Clear, Heard, Listening, Play, PlaybackDone
+from adapter.conversation.events import AudioIn, Clear, Heard, Listening, OutputEvent, Play, PlaybackDone
 from adapter.conversation.store import MemoryStore
 from adapter.kore.client import KoreClient
 from adapter.kore.payloads import CallInfo
@@ -73,6 +74,16 @@ async def next_of(events, kind):
     raise RuntimeError("the call ended")
 
 
+async def new_call(services: Services) -> tuple[Conversation, AsyncIterator[OutputEvent], Play]:
+    """A live 8 kHz call whose welcome prompt has been sent (and is still "playing")."""
+    call = Conversation(CallInfo.new("bench"), services, AudioSpec(8000, "ulaw8k", live=True, reports_playback=True))
+    call.start()
+    events = call.events()
+    welcome = await next_of(events, Play)
+    await next_of(events, Listening)
+    return call, events, welcome
+
+
 async def run(n: int, engine: str) -> None:
     recognizer = load_recognizer(AsrSettings(engine=engine))
     with tempfile.TemporaryDirectory() as folder:
@@ -87,12 +98,7 @@ async def run(n: int, engine: str) -> None:
         services = Services(recognizer, synth, KoreClient(bot.settings, http), MemoryStore(), SystemClock())
         end_ms, decode_ms, barge_ms = [], [], []
         for _ in range(n):
-            call = Conversation(CallInfo.new("bench"), services, AudioSpec(8000, "ulaw8k", live=True,
-                                                                          reports_playback=True))
-            call.start()
-            events = call.events()
-            welcome = await next_of(events, Play)
-            await next_of(events, Listening)
+            call, events, welcome = await new_call(services)
             # barge-in: speech at real-time pace while the welcome is still playing
             audio = Pcm.silence(0.2, 8000) + utterance
             onset = time.perf_counter() + 0.2
@@ -106,12 +112,7 @@ async def run(n: int, engine: str) -> None:
             barge_ms.append((time.perf_counter() - onset) * 1000)
             await call.hang_up()
             # end of speech: a fresh call; the prompt has played; speech then exactly 500 ms of silence
-            call = Conversation(CallInfo.new("bench"), services, AudioSpec(8000, "ulaw8k", live=True,
-                                                                          reports_playback=True))
-            call.start()
-            events = call.events()
-            welcome = await next_of(events, Play)
-            await next_of(events, Listening)
+            call, events, welcome = await new_call(services)
             call.send(PlaybackDone(welcome.prompt_id))
             data = utterance.data + Pcm.silence(1.0, 8000).data
             frames = [data[i:i + FRAME] for i in range(0, len(data), FRAME)]
