@@ -6,8 +6,8 @@ from aiohttp import web
 
 from adapter.call_registry import CallRegistry
 from adapter.config import Settings
-from adapter.conversation.call import Services
 from adapter.conversation.clock import Clock
+from adapter.conversation.services import Services
 from adapter.metrics import Metrics
 
 SETTINGS = web.AppKey("settings", Settings)

@@ -25,10 +25,10 @@ from adapter.app_state import CALLS, CLOCK, METRICS, SERVICES, SETTINGS
 from adapter.audio.errors import AudioError
 from adapter.call_registry import CallRegistry
 from adapter.config import ConfigError, Settings
-from adapter.conversation.call import Services
 from adapter.conversation.clock import Clock, SystemClock
+from adapter.conversation.services import Services
 from adapter.conversation.store import MemoryStore
-from adapter.doors import kiosk_stream, rest
+from adapter.doors import console, kiosk_stream, rest
 from adapter.kore.callbacks import ReplyRouter, add_callback_routes
 from adapter.kore.client import KoreClient
 from adapter.kore.simulator.embedded import embedded_bot
@@ -91,7 +91,8 @@ def bearer_token(header: str) -> str:
 
 @web.middleware
 async def api_key(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """KORE_VOICE_API_KEY guards the /v1 doors; health, metrics and each door's own auth stay as they are.
+    """KORE_VOICE_API_KEY guards the /v1 doors; health, metrics, the console page (its stream is a /v1 door)
+    and each door's own auth stay as they are.
 
     The stream door also takes `?key=KEY`: browsers cannot set headers on a WebSocket."""
     key = request.app[SETTINGS].service.api_key
@@ -260,6 +261,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.router.add_get("/openapi.json", openapi)
     rest.add_routes(app)
     kiosk_stream.add_routes(app)
+    console.add_routes(app)
     if kore.mode == "async" and kore.callback_token is not None:
         version = kore.webhook.version if kore.webhook else (kore.version or "v2")
         add_callback_routes(app, ReplyRouter(app[CALLS], version=version), kore.callback_token)

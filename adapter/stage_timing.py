@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from adapter.audio.pcm import Pcm
-from adapter.conversation.call import Bot, Services
+from adapter.conversation.services import Bot, Services
 from adapter.kore.payloads import CallInfo, InputMeta
 from adapter.kore.replies import BotReply
 

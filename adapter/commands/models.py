@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "models",
         help="list, download and verify speech models",
         description="Speech models live in KORE_VOICE_MODELS_DIR (default: models/). "
-        f"KORE_VOICE_MODEL_CATALOG=FILE adds or replaces catalog entries.",
+        "KORE_VOICE_MODEL_CATALOG=FILE adds or replaces catalog entries.",
     )
     actions = p.add_subparsers(dest="models_action", required=True, metavar="ACTION")
     actions.add_parser("list", help="known and installed models")

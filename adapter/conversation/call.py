@@ -10,67 +10,48 @@ import asyncio
 import itertools
 import logging
 import re
-from collections.abc import AsyncIterator, Sequence
-from concurrent.futures import Executor
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol
 
 from adapter.audio.decode import decode_audio
 from adapter.audio.dtmf import DtmfDetector, detect_keys
 from adapter.audio.encode import FORMATS
 from adapter.audio.pcm import Pcm
-from adapter.conversation.clock import Clock, SystemClock, Timer
+from adapter.conversation.clock import Timer
 from adapter.conversation.digits import DigitCollector, Digits
 from adapter.conversation.endpointing import Endpointer
 from adapter.conversation.events import (
-    AudioIn, BotFailed, BotReplyIn, BotSaid, CallerHungUp, Clear, HangUp, Heard, InputEvent, KeyIn, KeysIn, Listening,
-    OutputEvent, Play, PlaybackDone, TextIn, Transfer, UtteranceIn,
+    AudioIn,
+    BotFailed,
+    BotReplyIn,
+    BotSaid,
+    CallerHungUp,
+    Clear,
+    HangUp,
+    Heard,
+    InputEvent,
+    KeyIn,
+    KeysIn,
+    Listening,
+    OutputEvent,
+    Play,
+    PlaybackDone,
+    TextIn,
+    Transfer,
+    UtteranceIn,
 )
+from adapter.conversation.services import AudioSpec, Services
 from adapter.conversation.settings import ConversationSettings
 from adapter.conversation.speech_turn import SpeechTurn
-from adapter.conversation.store import CallState, MemoryStore, SessionStore
+from adapter.conversation.store import CallState
 from adapter.kore.errors import KoreBotTimeout, KoreError, KoreTimeout
 from adapter.kore.payloads import CallInfo, InputMeta
 from adapter.kore.replies import BotReply
 from adapter.kore.voice_directive import DigitSpec
-from adapter.speech.recognizer import Recognizer, Transcript
-from adapter.speech.synthesizer import Synthesizer
+from adapter.speech.recognizer import Transcript
 from adapter.speech.tts_worker import TtsError
 
 log = logging.getLogger(__name__)
-
-
-class Bot(Protocol):
-    """What the conversation needs of the Kore.ai client (adapter.kore.client.KoreClient)."""
-
-    def stream_start_call(self, call: CallInfo) -> AsyncIterator[BotReply]: ...
-
-    def stream_text(self, call: CallInfo, text: str, meta: InputMeta) -> AsyncIterator[BotReply]: ...
-
-    async def end_call(self, call: CallInfo) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Services:
-    """The process-wide parts every conversation shares."""
-
-    recognizer: Recognizer
-    synthesizer: Synthesizer
-    bot: Bot
-    store: SessionStore
-    clock: Clock
-    executor: Executor | None = None  # for the blocking recognizer; None: the loop's default
-
-
-@dataclass(frozen=True, slots=True)
-class AudioSpec:
-    """The door's audio: caller PCM rate in, prompt format out, and whether it streams live audio
-    (then no-input timers run) and reports when a prompt has finished playing."""
-
-    in_rate: int = 16000
-    out_format: str = "wav16k"
-    live: bool = False
-    reports_playback: bool = False
 
 
 # Internal events: results of work the conversation started, posted back to its own inbox.
@@ -528,12 +509,3 @@ class Conversation:
         finally:
             await self.services.store.put(self.call.user_id, self.state)
             self._outbox.put_nowait(_END)
-
-
-def default_services(recognizer: Recognizer, synthesizer: Synthesizer, bot: Bot,
-                     store: SessionStore | None = None, clock: Clock | None = None,
-                     executor: Executor | None = None) -> Services:
-    return Services(recognizer, synthesizer, bot, store or MemoryStore(), clock or SystemClock(), executor)
-
-
-__all__: Sequence[str] = ("AudioSpec", "Bot", "Conversation", "Services", "default_services")

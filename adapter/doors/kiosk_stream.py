@@ -36,12 +36,32 @@ from adapter.api_errors import ApiError
 from adapter.app_state import CALLS, METRICS, SERVICES, SETTINGS
 from adapter.audio import g711
 from adapter.call_registry import TooManyCalls
-from adapter.conversation.call import AudioSpec, Conversation
+from adapter.conversation.call import Conversation
 from adapter.conversation.events import (
-    AudioIn, BotFailed, BotSaid, CallerHungUp, Clear, HangUp, Heard, InputEvent, KeyIn, Listening, OutputEvent, Play,
-    PlaybackDone, Transfer,
+    AudioIn,
+    BotFailed,
+    BotSaid,
+    CallerHungUp,
+    Clear,
+    HangUp,
+    Heard,
+    InputEvent,
+    KeyIn,
+    Listening,
+    OutputEvent,
+    Play,
+    PlaybackDone,
+    Transfer,
 )
-from adapter.doors.rest import bot_error, expect_json, menu_json, parse_digits, parse_new_call, spoken_language
+from adapter.conversation.services import AudioSpec
+from adapter.doors.rest import (
+    bot_error,
+    expect_json,
+    menu_json,
+    parse_digits,
+    parse_new_call,
+    spoken_language,
+)
 from adapter.kore.payloads import CallInfo
 from adapter.stage_timing import StageTimes, timed_services
 

@@ -28,8 +28,9 @@ from adapter.audio.errors import AudioTooLarge
 from adapter.audio.limits import AudioLimits
 from adapter.audio.pcm import Pcm
 from adapter.call_registry import TooManyCalls
-from adapter.conversation.call import AudioSpec, Conversation
+from adapter.conversation.call import Conversation
 from adapter.conversation.events import BotFailed, KeysIn, Transfer, UtteranceIn
+from adapter.conversation.services import AudioSpec
 from adapter.doors.rest_calls import DOOR, ReplyAudio, RestCall, RestCalls, TurnResult
 from adapter.kore.payloads import CallInfo
 from adapter.kore.replies import Menu

@@ -16,8 +16,9 @@ from adapter.audio.decode import decode_audio
 from adapter.audio.pcm import Pcm
 from adapter.audio.resample import resample
 from adapter.config import TtsSettings
-from adapter.conversation.call import AudioSpec, Conversation, Services
+from adapter.conversation.call import Conversation
 from adapter.conversation.events import AudioIn, OutputEvent
+from adapter.conversation.services import AudioSpec, Services
 from adapter.conversation.settings import ConversationSettings
 from adapter.conversation.store import MemoryStore
 from adapter.kore.client import KoreClient

@@ -9,14 +9,24 @@ from __future__ import annotations
 import asyncio
 
 import numpy as np
-import pytest
 
 from adapter.audio.decode import decode_audio
 from adapter.audio.pcm import Pcm
-from adapter.conversation.call import AudioSpec
 from adapter.conversation.events import (
-    BotFailed, BotSaid, Clear, HangUp, Heard, KeyIn, Listening, Play, PlaybackDone, TextIn, Transfer, UtteranceIn,
+    BotFailed,
+    BotSaid,
+    Clear,
+    HangUp,
+    Heard,
+    KeyIn,
+    Listening,
+    Play,
+    PlaybackDone,
+    TextIn,
+    Transfer,
+    UtteranceIn,
 )
+from adapter.conversation.services import AudioSpec
 
 from .conftest import CallDriver
 

@@ -9,7 +9,7 @@ import pytest
 from adapter.audio.decode import decode_audio
 from adapter.audio.pcm import Pcm
 from adapter.audio.resample import resample
-from adapter.conversation.endpointing import EndpointSettings, Endpointer
+from adapter.conversation.endpointing import Endpointer, EndpointSettings
 
 
 @pytest.fixture(scope="module")
