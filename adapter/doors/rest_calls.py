@@ -21,7 +21,15 @@ from adapter.audio.pcm import Pcm
 from adapter.conversation.call import Conversation
 from adapter.conversation.clock import Clock, Timer
 from adapter.conversation.events import (
-    BotFailed, BotSaid, CallerHungUp, HangUp, Heard, Listening, OutputEvent, Play, Transfer,
+    BotFailed,
+    BotSaid,
+    CallerHungUp,
+    HangUp,
+    Heard,
+    Listening,
+    OutputEvent,
+    Play,
+    Transfer,
 )
 from adapter.metrics import Metrics
 from adapter.stage_timing import StageTimes
