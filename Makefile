@@ -2,7 +2,7 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := espeak-ng libespeak-ng1 ffmpeg sox multimon-ng
+APT_PACKAGES := espeak-ng libespeak-ng1 ffmpeg sox multimon-ng chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test bench system clean
@@ -16,7 +16,8 @@ test: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
-# System packages: installed only when missing (espeak-ng speaks, ffmpeg decodes MP3/OGG, sox makes test audio).
+# System packages: installed only when missing (espeak-ng speaks, ffmpeg decodes MP3/OGG, sox makes test audio,
+# chromium runs the browser console test).
 system:
 	@need=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	$(PYTHON) -c 'import ensurepip' 2>/dev/null || need="$$need python3-venv"; \

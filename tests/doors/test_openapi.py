@@ -52,6 +52,7 @@ REQUESTS: dict[tuple[str, str, int], tuple[str, str, dict[str, Any]]] = {
     ("get", "/readyz", 503): ("unready", "/readyz", {}),
     ("get", "/metrics", 200): ("demo", "/metrics", {}),
     ("get", "/openapi.json", 200): ("demo", "/openapi.json", {}),
+    ("get", "/console", 200): ("stub", "/console", {}),
     ("post", "/v1/calls", 201): ("demo", "/v1/calls", {"json": NEW_CALL}),
     ("post", "/v1/calls", 400): ("demo", "/v1/calls", {"json": {"to": "+15559870000"}}),
     ("post", "/v1/calls", 401): ("stub", "/v1/calls", {"json": NEW_CALL}),
