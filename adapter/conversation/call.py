@@ -380,6 +380,10 @@ class Conversation:
         wait = max(self._speaking_until - self.services.clock.now(), 0.0)
         self._set_timer("no_input", wait + self.settings.no_input_s)
 
+    @property
+    def _speech_expected(self) -> bool:
+        return self.state.expect is None or self.state.expect.speech
+
     def _hints(self) -> list[str] | None:
         menu = self.state.menu
         return [o.label for o in menu.options] if menu else None
@@ -394,8 +398,8 @@ class Conversation:
     async def _on_audio(self, data: bytes) -> None:
         for key in self._dtmf.feed(data):
             await self._on_key(key.key)
-        if self.state.phase != "listening" or self._collector.started:
-            return  # while the caller types, the tones' tails are not speech
+        if self.state.phase != "listening" or self._collector.started or not self._speech_expected:
+            return  # keys only; and while the caller types, the tones' tails are not speech
         step = self._endpointer.feed(data)
         if step.started:
             self._cancel_timer("no_input")
@@ -426,6 +430,9 @@ class Conversation:
         keys = detect_keys(pcm)
         if keys:
             await self._on_entry("".join(key.key for key in keys))
+            return
+        if not self._speech_expected:
+            await self._no_match()  # the bot asked for keys only
             return
         loop = asyncio.get_running_loop()
         transcript = await loop.run_in_executor(

@@ -111,6 +111,7 @@ async def test_a_whole_banking_call(start_call, say):
     assert "8 digit account number" in ask.text
     expect = (await call.next(Listening)).expect
     assert expect.speech is False and (expect.digits.min, expect.digits.max) == (8, 8)
+    await call.speak(say("transfer money") + Pcm.silence(1.0, 8000))   # keys only: speech is not heard
     await call.speak(tones("12345678#"))
     heard = await call.next(Heard)
     assert (heard.input, heard.digits, heard.text) == ("dtmf", "12345678", "12345678")
