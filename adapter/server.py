@@ -36,7 +36,6 @@ from adapter.metrics import CONTENT_TYPE, Metrics
 from adapter.speech.engines import load_recognizer
 from adapter.speech.process_recognizer import process_recognizer
 from adapter.speech.recognizer import Recognizer
-from adapter.speech.sphinx_engine import PocketSphinxRecognizer
 from adapter.speech.synthesizer import Synthesizer
 
 log = logging.getLogger(__name__)
@@ -117,10 +116,11 @@ async def _http_session(app: web.Application) -> AsyncIterator[None]:
 
 def asr_processes(settings: Settings, recognizer: Recognizer) -> int:
     """Worker processes for the recogniser: KORE_VOICE_ASR_PROCESSES, else one per CPU for
-    PocketSphinx, whose decoder holds the GIL (it would stall the event loop), and none for Vosk."""
+    engines that hold the GIL (PocketSphinx: it would stall the event loop), and none for Vosk
+    and Whisper, which release it while they decode."""
     if settings.service.asr_processes is not None:
         return settings.service.asr_processes
-    return (os.cpu_count() or 2) if isinstance(recognizer, PocketSphinxRecognizer) else 0
+    return (os.cpu_count() or 2) if recognizer.holds_gil else 0
 
 
 async def _recognizer_pool(app: web.Application) -> AsyncIterator[None]:

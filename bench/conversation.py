@@ -1,6 +1,6 @@
 """Conversation timing: end of speech -> final transcript, and speech onset -> barge-in (clear).
 
-    .venv/bin/python bench/conversation.py [--n 12] [--engine pocketsphinx|vosk]
+    .venv/bin/python bench/conversation.py [--n 12] [--engine pocketsphinx|whisper|vosk]
 
 A real call (embedded simulator bot, espeak-ng prompts, the chosen recognizer) with live 8 kHz audio.
 - End of speech: the caller's utterance is followed by silence; the endpointer decides after the
@@ -151,6 +151,6 @@ async def run(n: int, engine: str) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=12)
-    parser.add_argument("--engine", default="pocketsphinx", choices=("pocketsphinx", "vosk"))
+    parser.add_argument("--engine", default="pocketsphinx", choices=("pocketsphinx", "whisper", "vosk"))
     args = parser.parse_args()
     asyncio.run(run(args.n, args.engine))

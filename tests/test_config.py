@@ -26,7 +26,7 @@ def test_environment_overrides_the_config_file(tmp_path: Path):
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"KORE_VOICE_ASR": "google"}, "KORE_VOICE_ASR must be one of auto, vosk, pocketsphinx"),
+        ({"KORE_VOICE_ASR": "google"}, "KORE_VOICE_ASR must be one of auto, whisper, vosk, pocketsphinx"),
         ({"KORE_VOICE_MAX_TURN_SECONDS": "long"}, "KORE_VOICE_MAX_TURN_SECONDS must be a number"),
         ({"KORE_VOICE_MAX_TURN_SECONDS": "0"}, "KORE_VOICE_MAX_TURN_SECONDS must be at least 0.1"),
         ({"KORE_VOICE_MAX_AUDIO_BYTES": "2048.5"}, "KORE_VOICE_MAX_AUDIO_BYTES must be a whole number"),

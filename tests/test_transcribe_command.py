@@ -34,15 +34,15 @@ def test_speech_and_keys_in_the_samples():
     assert done.returncode == 0 and done.stderr == ""
     got = results(done.stdout)          # not a terminal: JSON lines
     assert list(got) == names
-    assert got["check_my_balance_16k.wav"]["text"] == "check my balance"
-    assert got["yes_16k.wav"]["text"] == "yes" and got["no_8k_ulaw.wav"]["text"] == "no"
+    assert got["check_my_balance_16k.wav"]["text"] == "Check my balance."
+    assert got["yes_16k.wav"]["text"] == "Yes." and got["no_8k_ulaw.wav"]["text"] == "No."
     assert got["keys_1234_pound_8k_ulaw.wav"]["digits"] == "1234#"
     assert got["keys_5_16k.wav"] == {**got["keys_5_16k.wav"], "digits": "5", "text": ""}
     assert got["check_my_balance_then_keys_2468_pound_16k.wav"]["digits"] == "2468#"
     first = got["check_my_balance_16k.wav"]
     assert set(first) == {"file", "text", "digits", "duration_s", "engine", "words", "proc_s"}
-    assert first["engine"] == "pocketsphinx" and abs(first["duration_s"] - 1.62) < 0.05
-    assert [w["word"] for w in first["words"]] == ["check", "my", "balance"]
+    assert first["engine"] == "whisper" and abs(first["duration_s"] - 1.62) < 0.05
+    assert [w["word"] for w in first["words"]] == ["Check", "my", "balance."]
     assert all(0 <= w["start_s"] < w["end_s"] <= first["duration_s"] and 0 <= w["confidence"] <= 1
                for w in first["words"])
 
@@ -61,7 +61,7 @@ def test_bad_files_get_one_line_each_and_the_rest_go_on(tmp_path: Path):
     done = kore_voice("transcribe", str(tmp_path / "missing.wav"), str(truncated), str(SAMPLES / "yes_16k.wav"),
                       str(text), str(tmp_path))
     assert done.returncode == 2
-    assert [d["text"] for d in results(done.stdout).values()] == ["yes"]
+    assert [d["text"] for d in results(done.stdout).values()] == ["Yes."]
     errors = done.stderr.splitlines()
     assert len(errors) == 4 and all(e.startswith("kore-voice: ") for e in errors)
     assert errors[0].endswith("missing.wav: No such file or directory")
@@ -87,3 +87,13 @@ def test_vosk_without_a_model_is_one_clear_line(tmp_path: Path):
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith("kore-voice: ") and done.stderr.count("\n") == 1
     assert "KORE_VOICE_VOSK_MODEL" in done.stderr
+
+
+def test_any_engine_when_asked():
+    done = kore_voice("transcribe", "--engine", "pocketsphinx", str(SAMPLES / "yes_16k.wav"))
+    [result] = results(done.stdout).values()
+    assert (result["engine"], result["text"]) == ("pocketsphinx", "yes")
+    done = kore_voice("transcribe", "--engine", "whisper", str(SAMPLES / "no_8k_ulaw.wav"),
+                      env={"KORE_VOICE_NUMBERS": "digits"})
+    [result] = results(done.stdout).values()
+    assert (result["engine"], result["text"]) == ("whisper", "No.")

