@@ -152,3 +152,22 @@ class Recognizer(ABC):
         stream = self.open_stream(self.sample_rate, hints)
         stream.accept(resample(pcm, self.sample_rate).data)
         return stream.finish()
+
+
+class WholeUtteranceStream(RecognizerStream):
+    """For engines that decode a finished utterance: collects the audio (at 16 kHz, 32 kB a second)
+    and hands it to `decode(pcm, hints)` at `finish`."""
+
+    def __init__(self, decode: Callable[[Pcm, Sequence[str]], Transcript], rate: int, engine_rate: int,
+                 hints: Sequence[str] | None) -> None:
+        super().__init__(rate, engine_rate)
+        self._decode = decode
+        self._engine_rate = engine_rate
+        self._hints = tuple(hints or ())
+        self._audio = bytearray()
+
+    def _feed(self, data: bytes) -> None:
+        self._audio += data
+
+    def _final(self) -> Transcript:
+        return self._decode(Pcm(bytes(self._audio), self._engine_rate), self._hints)

@@ -48,6 +48,7 @@ from adapter.speech.recognizer import (
     Recognizer,
     RecognizerStream,
     Transcript,
+    WholeUtteranceStream,
     Word,
     hint_phrases,
     one_of,
@@ -111,7 +112,7 @@ class PocketSphinxRecognizer(Recognizer):
         self._idle.put(decoder)  # only after a clean decode: a failed one may have left it mid-utterance
 
     def open_stream(self, rate: int, hints: Sequence[str] | None = None) -> RecognizerStream:
-        return PocketSphinxStream(self, rate, hints)
+        return WholeUtteranceStream(self.decode, rate, SAMPLE_RATE, hints)
 
     def decode(self, pcm: Pcm, hints: Sequence[str] | None) -> Transcript:
         """One whole utterance at `SAMPLE_RATE`."""
@@ -140,19 +141,3 @@ class PocketSphinxRecognizer(Recognizer):
         if not phrases:
             return transcript
         return one_of(phrases, transcript) if fit >= MIN_HINT_FIT else SILENCE
-
-
-class PocketSphinxStream(RecognizerStream):
-    """Collects the utterance (at 16 kHz: 32 kB a second) and decodes it at `finish`."""
-
-    def __init__(self, recognizer: PocketSphinxRecognizer, rate: int, hints: Sequence[str] | None) -> None:
-        super().__init__(rate, SAMPLE_RATE)
-        self._recognizer = recognizer
-        self._hints = tuple(hints or ())
-        self._audio = bytearray()
-
-    def _feed(self, data: bytes) -> None:
-        self._audio += data
-
-    def _final(self) -> Transcript:
-        return self._recognizer.decode(Pcm(bytes(self._audio), SAMPLE_RATE), self._hints)

@@ -41,6 +41,7 @@ from adapter.speech.recognizer import (
     Recognizer,
     RecognizerStream,
     Transcript,
+    WholeUtteranceStream,
     Word,
 )
 
@@ -132,7 +133,7 @@ class WhisperRecognizer(Recognizer):
             return _models[key]
 
     def open_stream(self, rate: int, hints: Sequence[str] | None = None) -> RecognizerStream:
-        return WhisperStream(self, rate, hints)
+        return WholeUtteranceStream(self.decode, rate, SAMPLE_RATE, hints)
 
     def decode(self, pcm: Pcm, hints: Sequence[str] | None) -> Transcript:
         """One whole utterance at `SAMPLE_RATE`."""
@@ -158,19 +159,3 @@ class WhisperRecognizer(Recognizer):
 def max_tokens(seconds: float) -> int:
     """Enough tokens for fast speech (about 4 words, 6 tokens, a second) and no more."""
     return min(MAX_TOKENS, 12 + round(8 * seconds))
-
-
-class WhisperStream(RecognizerStream):
-    """Collects the utterance (at 16 kHz: 32 kB a second) and decodes it at `finish`."""
-
-    def __init__(self, recognizer: WhisperRecognizer, rate: int, hints: Sequence[str] | None) -> None:
-        super().__init__(rate, SAMPLE_RATE)
-        self._recognizer = recognizer
-        self._hints = tuple(hints or ())
-        self._audio = bytearray()
-
-    def _feed(self, data: bytes) -> None:
-        self._audio += data
-
-    def _final(self) -> Transcript:
-        return self._recognizer.decode(Pcm(bytes(self._audio), SAMPLE_RATE), self._hints)
