@@ -1,10 +1,16 @@
-"""The service's Prometheus metrics: calls, turns, errors and per-stage latency, one registry per app.
+"""The service's Prometheus metrics: calls, turns, errors, per-stage latency and the recognizer's queue,
+one registry per app.
 
 A registry per app (not prometheus-client's global one) so several apps in one process, as in tests,
 never count into each other.
 """
 
 from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -17,6 +23,7 @@ STAGES = ("decode", "recognise", "bot", "synthesis", "total")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+T = TypeVar("T")
 
 
 class Metrics:
@@ -36,6 +43,11 @@ class Metrics:
                                     ["kind"], registry=self.registry)
         self.stage_seconds = Histogram("kore_voice_stage_seconds", "Time spent per turn stage.", ["stage"],
                                        buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.asr_queue_depth = Gauge("kore_voice_asr_queue_depth",
+                                     "Recognizer jobs waiting for a thread.", registry=self.registry)
+        self.asr_queue_wait_seconds = Histogram("kore_voice_asr_queue_wait_seconds",
+                                                "Time recognizer jobs waited for a thread.",
+                                                buckets=LATENCY_BUCKETS, registry=self.registry)
         for stage in STAGES:  # every stage shows from the start, at zero
             self.stage_seconds.labels(stage)
         for kind in ("error", "timeout"):
@@ -53,3 +65,22 @@ class Metrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class MeteredExecutor(ThreadPoolExecutor):
+    """The recognizer's bounded thread pool, reporting how many jobs wait for a thread and how long."""
+
+    def __init__(self, max_workers: int, metrics: Metrics) -> None:
+        super().__init__(max_workers=max_workers, thread_name_prefix="asr")
+        self._metrics = metrics
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        queued = time.monotonic()
+        self._metrics.asr_queue_depth.inc()
+
+        def started() -> T:
+            self._metrics.asr_queue_depth.dec()
+            self._metrics.asr_queue_wait_seconds.observe(time.monotonic() - queued)
+            return fn(*args, **kwargs)
+
+        return super().submit(started)

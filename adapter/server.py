@@ -14,7 +14,7 @@ import json
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from importlib import resources
 
 import aiohttp
@@ -32,7 +32,7 @@ from adapter.doors import console, kiosk_stream, rest
 from adapter.kore.callbacks import ReplyRouter, add_callback_routes
 from adapter.kore.client import KoreClient
 from adapter.kore.simulator.embedded import embedded_bot
-from adapter.metrics import CONTENT_TYPE, Metrics
+from adapter.metrics import CONTENT_TYPE, MeteredExecutor, Metrics
 from adapter.speech.engines import load_recognizer
 from adapter.speech.process_recognizer import process_recognizer
 from adapter.speech.recognizer import Recognizer
@@ -135,7 +135,7 @@ async def _recognizer_pool(app: web.Application) -> AsyncIterator[None]:
         recognizer = await asyncio.to_thread(process_recognizer, settings.asr, processes)
         threads = settings.service.max_calls
     app[RECOGNIZER] = recognizer
-    executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="asr")
+    executor = MeteredExecutor(threads, app[METRICS])
     app[EXECUTOR] = executor
     try:
         yield
