@@ -256,20 +256,20 @@ FAST_TYPES = [None, "audio/wav", "audio/basic", "audio/PCMA;rate=16000", "audio/
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(MAGICS[:3]), st.binary(max_size=600), st.sampled_from(FAST_TYPES))
 def test_garbage_only_ever_raises_audio_errors(magic, garbage, content_type):
-    try:
-        pcm = decode_audio(magic + garbage, content_type, AudioLimits(max_seconds=5))
-    except AudioError as e:
-        assert "\n" not in str(e)
-    else:
-        assert isinstance(pcm, Pcm)
+    decodes_or_explains(magic + garbage, content_type)
 
 
 @settings(max_examples=25, deadline=None)
 @given(st.sampled_from(MAGICS), st.binary(max_size=400),
        st.sampled_from([None, "audio/mpeg", "audio/ogg", "audio/flac", "audio/webm"]))
 def test_garbage_through_ffmpeg_only_ever_raises_audio_errors(magic, garbage, content_type):
+    decodes_or_explains(magic + garbage, content_type)
+
+
+def decodes_or_explains(data: bytes, content_type: str | None) -> None:
+    """Any bytes either decode to PCM or raise an AudioError with a one-line reason, nothing else."""
     try:
-        pcm = decode_audio(magic + garbage, content_type, AudioLimits(max_seconds=5))
+        pcm = decode_audio(data, content_type, AudioLimits(max_seconds=5))
     except AudioError as e:
         assert "\n" not in str(e)
     else:
