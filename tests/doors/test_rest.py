@@ -16,7 +16,8 @@ from yarl import URL
 
 from adapter.api_errors import ApiError
 from adapter.audio.decode import decode_audio
-from adapter.audio.encode import FORMATS
+from adapter.audio.encode import FORMATS, encode_audio
+from adapter.audio.pcm import Pcm
 from adapter.conversation.events import BotSaid, Heard, Listening, Transfer
 from adapter.doors.rest import (
     REST_CALLS, accepted, audio_format, parse_digits, parse_new_call, reply_format, spoken_language, turn_json,
@@ -278,3 +279,15 @@ async def test_an_idle_call_is_hung_up_then_forgotten():
         assert (await keys(client, call["id"], "9")).status == 409
         clock.advance(300)  # an ended call is remembered for 5 minutes, then forgotten
         assert (await keys(client, call["id"], "9")).status == 404
+
+
+async def test_a_body_over_the_byte_limit_is_413_and_the_call_goes_on():
+    async with running(door_settings(KORE_VOICE_MAX_AUDIO_BYTES="65536")) as client:
+        call = await start_call(client)
+        big = encode_audio(Pcm.silence(3.0, 16000), "wav16k")  # 96 kB: short, but over the byte limit
+        resp = await client.post(f"/v1/calls/{call['id']}/turns", data=big, headers={"Content-Type": "audio/wav"})
+        body = await resp.text()
+        assert resp.status == 413 and "\n" not in body.strip()
+        assert (await resp.json())["error"]["code"] == "too_large"
+        fine = await keys(client, call["id"], "1")
+        assert fine.status == 200 and (await fine.json())["transcript"] == "balance"
