@@ -14,6 +14,7 @@ from pathlib import Path
 from adapter.audio.limits import AudioLimits
 from adapter.config_reader import ConfigError, Reader, Secret, load_mapping
 from adapter.conversation.settings import ConversationSettings
+from adapter.doors.twilio.settings import TwilioSettings
 from adapter.kore.settings import KoreSettings
 
 __all__ = ["ConfigError", "Reader", "Secret", "Settings", "load_mapping"]
@@ -127,6 +128,7 @@ class Settings:
     kore: KoreSettings = field(default_factory=KoreSettings)
     conversation: ConversationSettings = field(default_factory=ConversationSettings)
     service: ServiceSettings = field(default_factory=ServiceSettings)
+    twilio: TwilioSettings = field(default_factory=TwilioSettings)
 
     @classmethod
     def load(cls, config_file: str | os.PathLike[str] | None = None,
@@ -134,4 +136,4 @@ class Settings:
         r = Reader(load_mapping(config_file, environ))
         return cls(asr=AsrSettings.read(r), limits=read_limits(r), tts=TtsSettings.read(r),
                    kore=KoreSettings.read(r), conversation=ConversationSettings.read(r),
-                   service=ServiceSettings.read(r))
+                   service=ServiceSettings.read(r), twilio=TwilioSettings.read(r))
