@@ -29,6 +29,8 @@ from adapter.conversation.clock import Clock, SystemClock
 from adapter.conversation.services import Services
 from adapter.conversation.store import MemoryStore
 from adapter.doors import console, kiosk_stream, rest
+from adapter.doors.twilio import media as twilio_media
+from adapter.doors.twilio import voice as twilio_voice
 from adapter.kore.callbacks import ReplyRouter, add_callback_routes
 from adapter.kore.client import KoreClient
 from adapter.kore.simulator.embedded import embedded_bot
@@ -148,7 +150,8 @@ async def _synthesizer(app: web.Application) -> AsyncIterator[None]:
         app[SYNTHESIZER] = synthesizer
         # The conversation's own phrases (re-prompts, apologies), rendered before a caller needs them.
         phrases = app[SETTINGS].conversation.phrases.all()
-        formats = {rest.REST_AUDIO.out_format, *(f.out_format for f in kiosk_stream.STREAM_FORMATS.values())}
+        formats = {rest.REST_AUDIO.out_format, twilio_voice.TWILIO_AUDIO.out_format,
+                   *(f.out_format for f in kiosk_stream.STREAM_FORMATS.values())}
         prerender = asyncio.create_task(synthesizer.prerender(phrases, sorted(formats)))
         yield
         await asyncio.gather(prerender, return_exceptions=True)
@@ -262,6 +265,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     rest.add_routes(app)
     kiosk_stream.add_routes(app)
     console.add_routes(app)
+    twilio_voice.add_routes(app)
+    twilio_media.add_routes(app)
     if kore.mode == "async" and kore.callback_token is not None:
         version = kore.webhook.version if kore.webhook else (kore.version or "v2")
         add_callback_routes(app, ReplyRouter(app[CALLS], version=version), kore.callback_token)

@@ -33,6 +33,7 @@ from adapter.conversation.events import (
     KeyIn,
     KeysIn,
     Listening,
+    NoInput,
     OutputEvent,
     Play,
     PlaybackDone,
@@ -99,7 +100,7 @@ class Conversation:
         self._inbox: asyncio.Queue[object] = asyncio.Queue()
         self._outbox: asyncio.Queue[object] = asyncio.Queue()
         self._endpointer = Endpointer(audio.in_rate, settings.endpoint)
-        self._dtmf = DtmfDetector(audio.in_rate)
+        self._dtmf = DtmfDetector(audio.in_rate) if audio.inband_dtmf else None
         self._collector = DigitCollector(DigitSpec(finish_on_key="#"))
         self._timers: dict[str, Timer] = {}
         self._generation = itertools.count(1)
@@ -174,6 +175,9 @@ class Conversation:
                 await self._on_utterance(pcm)
             case TextIn(text, confidence):
                 await self._on_heard(text, confidence)
+            case NoInput():
+                if self.state.phase == "listening":
+                    await self._on_no_input()
             case PlaybackDone(prompt_id):
                 self._on_played(prompt_id)
             case CallerHungUp(reason):
@@ -221,12 +225,20 @@ class Conversation:
         elif name == "inter_digit":
             await self._on_digits(self._collector.timeout())
         elif name == "no_input":
-            self.state.no_input += 1
-            if self.state.no_input > s.max_no_input:
-                await self._hang_up_with(s.phrases.no_input_goodbye, "no input")
-            else:
-                await self._speak(self.state.last_prompt or s.phrases.no_match)
-                self._arm_no_input()
+            await self._on_no_input()
+
+    async def _on_no_input(self) -> None:
+        """Silence: say the last prompt again, or goodbye after too many."""
+        s = self.settings
+        self.state.no_input += 1
+        if self.state.no_input > s.max_no_input:
+            await self._hang_up_with(s.phrases.no_input_goodbye, "no input")
+            return
+        await self._speak(self.state.last_prompt or s.phrases.no_match)
+        if self.audio.live:
+            self._arm_no_input()
+        else:  # a request/response door's turn ends with the re-prompt
+            self._listen()
 
     # --- the bot -----------------------------------------------------------------------------------
 
@@ -359,15 +371,9 @@ class Conversation:
         """The bot has answered: wait for speech or keys, as the bot asked."""
         self._cancel_timer("filler", "giveup")
         self.state.phase = "listening"
-        expect, menu = self.state.expect, self.state.menu
-        if expect is not None and expect.digits is not None:
-            spec = expect.digits
-        elif menu is not None:
-            spec = DigitSpec(num=1)
-        else:
-            spec = DigitSpec(finish_on_key="#")
-        self._collector = DigitCollector(spec)
-        self._emit(Listening(expect, menu))
+        listening = Listening(self.state.expect, self.state.menu)
+        self._collector = DigitCollector(listening.digits)
+        self._emit(listening)
         self._arm_no_input()
 
     def _arm_no_input(self) -> None:
@@ -396,7 +402,7 @@ class Conversation:
         self._endpointer.reset()
 
     async def _on_audio(self, data: bytes) -> None:
-        for key in self._dtmf.feed(data):
+        for key in self._dtmf.feed(data) if self._dtmf else ():
             await self._on_key(key.key)
         if self.state.phase != "listening" or self._collector.started or not self._speech_expected:
             return  # keys only; and while the caller types, the tones' tails are not speech

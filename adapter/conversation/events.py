@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from adapter.audio.pcm import Pcm
 from adapter.kore.replies import BotReply, Menu
-from adapter.kore.voice_directive import ExpectedInput
+from adapter.kore.voice_directive import DigitSpec, ExpectedInput
 
 # --- in: from the door --------------------------------------------------------------------------
 
@@ -52,6 +52,12 @@ class TextIn:
 
 
 @dataclass(frozen=True, slots=True)
+class NoInput:
+    """A request/response door's listening window closed with nothing (Twilio's empty `<Gather>` or
+    `<Record>`): the same as the no-input timer of a live call."""
+
+
+@dataclass(frozen=True, slots=True)
 class PlaybackDone:
     """The door finished playing prompt `prompt_id` to the caller (e.g. Twilio's `mark` came back)."""
 
@@ -70,7 +76,8 @@ class BotReplyIn:
     reply: BotReply
 
 
-InputEvent = AudioIn | KeyIn | KeysIn | UtteranceIn | TextIn | PlaybackDone | CallerHungUp | BotReplyIn
+InputEvent = (AudioIn | KeyIn | KeysIn | UtteranceIn | TextIn | NoInput | PlaybackDone | CallerHungUp
+              | BotReplyIn)
 
 # --- out: to the door ---------------------------------------------------------------------------
 
@@ -117,6 +124,15 @@ class Listening:
 
     expect: ExpectedInput | None = None
     menu: Menu | None = None
+
+    @property
+    def digits(self) -> DigitSpec:
+        """The keys collected now: the bot's spec, one key for a menu, else a free entry ended by `#`."""
+        if self.expect is not None and self.expect.digits is not None:
+            return self.expect.digits
+        if self.menu is not None:
+            return DigitSpec(num=1)
+        return DigitSpec(finish_on_key="#")
 
 
 @dataclass(frozen=True, slots=True)

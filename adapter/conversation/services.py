@@ -39,10 +39,13 @@ class Services:
 
 @dataclass(frozen=True, slots=True)
 class AudioSpec:
-    """The door's audio: caller PCM rate in, prompt format out, and whether it streams live audio
-    (then no-input timers run) and reports when a prompt has finished playing."""
+    """The door's audio: caller PCM rate in, prompt format out, whether it streams live audio (then
+    no-input timers run), reports when a prompt has finished playing, and whether keys must be heard
+    in the audio (off where the phone system reports them itself: listening too would count a key
+    twice, and the detector is the costliest per-frame work)."""
 
     in_rate: int = 16000
     out_format: str = "wav16k"
     live: bool = False
     reports_playback: bool = False
+    inband_dtmf: bool = True

@@ -33,7 +33,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from adapter.api_errors import ApiError
-from adapter.app_state import CALLS, METRICS, SERVICES, SETTINGS
+from adapter.app_state import SETTINGS
 from adapter.audio import g711
 from adapter.call_registry import TooManyCalls
 from adapter.conversation.call import Conversation
@@ -54,6 +54,7 @@ from adapter.conversation.events import (
     Transfer,
 )
 from adapter.conversation.services import AudioSpec
+from adapter.doors.live_call import open_conversation, serve
 from adapter.doors.rest import (
     bot_error,
     expect_json,
@@ -63,7 +64,6 @@ from adapter.doors.rest import (
     spoken_language,
 )
 from adapter.kore.payloads import CallInfo
-from adapter.stage_timing import StageTimes, timed_services
 
 log = logging.getLogger(__name__)
 
@@ -211,16 +211,16 @@ class KioskStream:
         start = await self._wait_for_start()
         if start is None:
             return
-        conversation = await self._open(start)
-        if conversation is None:
-            return
-        pump = asyncio.create_task(self._pump(conversation), name=f"stream events {conversation.call.user_id}")
+        fmt = start.format
         try:
-            await self._send({"type": "started", "id": conversation.call.user_id})
-            await self._feed(conversation, start.format)
-        finally:
-            await conversation.hang_up("caller hung up")
-            await pump
+            conversation = open_conversation(
+                self._app, CallInfo.new(DOOR, start.caller, start.called),
+                AudioSpec(in_rate=fmt.rate, out_format=fmt.out_format, live=True, reports_playback=True))
+        except TooManyCalls as exc:
+            await self._send(error_json(ApiError(503, "busy", str(exc))))
+            await self._ws.close()
+            return
+        await serve(self._app, conversation, self._ws, self._feed(conversation, fmt), self._play)
 
     async def _wait_for_start(self) -> Start | None:
         language = spoken_language(self._app[SETTINGS].tts.voice)
@@ -233,23 +233,8 @@ class KioskStream:
                 await self._send(error_json(exc))
         return None
 
-    async def _open(self, start: Start) -> Conversation | None:
-        app = self._app
-        fmt = start.format
-        times = StageTimes(app[METRICS].observe)
-        conversation = Conversation(
-            CallInfo.new(DOOR, start.caller, start.called), timed_services(app[SERVICES], times),
-            AudioSpec(in_rate=fmt.rate, out_format=fmt.out_format, live=True, reports_playback=True),
-            app[SETTINGS].conversation)
-        try:
-            app[CALLS].start(conversation)
-        except TooManyCalls as exc:
-            await self._send(error_json(ApiError(503, "busy", str(exc))))
-            await self._ws.close()
-            return None
-        return conversation
-
     async def _feed(self, conversation: Conversation, fmt: StreamFormat) -> None:
+        await self._send({"type": "started", "id": conversation.call.user_id})
         async for msg in self._ws:
             try:
                 if msg.type == WSMsgType.BINARY:
@@ -260,12 +245,8 @@ class KioskStream:
             except ApiError as exc:
                 await self._send(error_json(exc))
 
-    async def _pump(self, conversation: Conversation) -> None:
-        metrics = self._app[METRICS]
-        async for event in conversation.events():
-            metrics.saw(DOOR, event)
-            await self._send(event_json(event), event.audio if isinstance(event, Play) else None)
-        await self._ws.close()
+    async def _play(self, event: OutputEvent) -> None:
+        await self._send(event_json(event), event.audio if isinstance(event, Play) else None)
 
 
 async def stream(request: web.Request) -> web.WebSocketResponse:

@@ -1,4 +1,5 @@
-"""The REST door's calls: one turn at a time, a turn flood limit, the reply audio of each turn, idle hang-up.
+"""Request/response calls (the REST door's, and Twilio's TwiML ones): one turn at a time, a turn flood
+limit, the reply audio of each turn, idle hang-up.
 
 A call's output events are pumped into a queue as they come; a turn reads them up to the event that
 ends it (`Listening`, `HangUp`, `Transfer`, or the end of the call). Anything the bot says between
@@ -13,6 +14,7 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from adapter.api_errors import ApiError
 from adapter.audio.decode import decode_audio
@@ -119,12 +121,12 @@ class RestCall:
         return self._busy
 
     def start_pump(self) -> asyncio.Task[None]:
-        self._pump = asyncio.create_task(self._read_events(), name=f"rest events {self.id}")
+        self._pump = asyncio.create_task(self._read_events(), name=f"{self.conversation.call.door} events {self.id}")
         return self._pump
 
     async def _read_events(self) -> None:
         async for event in self.conversation.events():
-            self._metrics.saw(DOOR, event)
+            self._metrics.saw(self.conversation.call.door, event)
             self._events.put_nowait(event)
         self._events.put_nowait(None)
         if self._idle is not None:
@@ -172,7 +174,8 @@ class RestCall:
         self.conversation.send(CallerHungUp("idle"))
 
     async def collect(self) -> TurnResult:
-        """The events of one turn, up to the one that ends it; the prompts become reply audio."""
+        """The events of one turn, up to the one that ends it; the prompts (an apology for a failed bot
+        request too) become reply audio."""
         result = TurnResult()
         while result.end is None:
             event = await self._events.get()
@@ -190,7 +193,7 @@ class RestCall:
                     result.failed = event
                 case Listening() | HangUp() | Transfer():
                     result.end = event
-        if result.plays and result.failed is None:
+        if result.plays:
             result.audio = self._keep(ReplyAudio(result.plays))
         return result
 
@@ -208,22 +211,32 @@ class RestCall:
         return found
 
 
-class RestCalls:
-    """The door's calls by id, live ones and, for a while, ended ones (409 rather than 404)."""
+CallT = TypeVar("CallT", bound=RestCall)
+
+
+class RestCalls(Generic[CallT]):
+    """A door's calls by id (and any other keys they were added under), live ones and, for a while,
+    ended ones (409 rather than 404)."""
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
-        self._calls: dict[str, RestCall] = {}
+        self._calls: dict[str, CallT] = {}
 
-    def add(self, call: RestCall) -> None:
-        self._calls[call.id] = call
-        call.start_pump().add_done_callback(lambda _: self._clock.call_later(ENDED_KEEP_S, lambda: self._forget(call)))
+    def add(self, call: CallT, *aliases: str) -> None:
+        keys = (call.id, *aliases)
+        for key in keys:
+            self._calls[key] = call
+        call.start_pump().add_done_callback(lambda _: self._clock.call_later(ENDED_KEEP_S, lambda: self._forget(keys)))
 
-    def _forget(self, call: RestCall) -> None:
-        self._calls.pop(call.id, None)
+    def _forget(self, keys: tuple[str, ...]) -> None:
+        for key in keys:
+            self._calls.pop(key, None)
 
-    def find(self, call_id: str) -> RestCall:
-        call = self._calls.get(call_id)
+    def get(self, key: str) -> CallT | None:
+        return self._calls.get(key)
+
+    def find(self, key: str) -> CallT:
+        call = self._calls.get(key)
         if call is None:
             raise ApiError(404, "unknown_call", "no such call (ended calls are forgotten after "
                            f"{ENDED_KEEP_S:g} s)")

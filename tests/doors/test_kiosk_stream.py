@@ -21,7 +21,12 @@ from adapter.api_errors import ApiError
 from adapter.audio import g711
 from adapter.conversation.events import CallerHungUp, KeyIn, PlaybackDone
 from adapter.doors.kiosk_stream import (
-    MAX_AUDIO_FRAME_BYTES, STREAM_FORMATS, caller_pcm, parse_control, parse_start, parse_text,
+    MAX_AUDIO_FRAME_BYTES,
+    STREAM_FORMATS,
+    caller_pcm,
+    parse_control,
+    parse_start,
+    parse_text,
 )
 from adapter.kore.simulator.app import Simulator
 from adapter.kore.simulator.config import SimulatorConfig, generate_secret

@@ -163,8 +163,9 @@ def resolve(node: dict[str, Any]) -> dict[str, Any]:
 
 def test_the_documented_routes_are_the_apps_routes():
     app = create_app(door_settings())
+    # The Twilio door speaks Twilio's protocol (TwiML webhooks, Media Streams), documented by Twilio.
     served = {(route.method.lower(), resource.canonical) for resource in app.router.resources()
-              for route in resource if route.method != "HEAD"}
+              for route in resource if route.method != "HEAD" and not resource.canonical.startswith("/twilio/")}
     assert served == {(method, path) for path, ops in DOC["paths"].items() for method in ops}
 
 

@@ -20,7 +20,14 @@ from adapter.audio.encode import FORMATS, encode_audio
 from adapter.audio.pcm import Pcm
 from adapter.conversation.events import BotSaid, Heard, Listening, Transfer
 from adapter.doors.rest import (
-    REST_CALLS, accepted, audio_format, parse_digits, parse_new_call, reply_format, spoken_language, turn_json,
+    REST_CALLS,
+    accepted,
+    audio_format,
+    parse_digits,
+    parse_new_call,
+    reply_format,
+    spoken_language,
+    turn_json,
 )
 from adapter.doors.rest_calls import TurnResult
 from adapter.kore.replies import Menu, MenuOption

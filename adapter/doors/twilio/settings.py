@@ -25,6 +25,9 @@ class TwilioSettings:
     # Honour X-Forwarded-Proto / X-Forwarded-Host when rebuilding the URL Twilio signed (only behind
     # a proxy you run: anyone can send these headers). KORE_VOICE_PUBLIC_URL wins over both.
     trust_forwarded: bool = False
+    # TwiML mode's <Record timeout>: whole seconds of silence that end the caller's turn. Twilio does not
+    # say whether silence before the caller starts counts, so shorter risks cutting slow starters off.
+    record_silence_s: int = 2
 
     @classmethod
     def read(cls, r: Reader) -> TwilioSettings:
@@ -35,4 +38,5 @@ class TwilioSettings:
             shared_key_id=r.text("TWILIO_SHARED_KEY_ID"),
             mode=cast(Mode, r.choice("KORE_VOICE_TWILIO_MODE", MODES, "twiml")),
             trust_forwarded=r.flag("KORE_VOICE_TRUST_FORWARDED", False),
+            record_silence_s=r.integer("KORE_VOICE_TWILIO_RECORD_SILENCE_SECONDS", 2, minimum=1),
         )

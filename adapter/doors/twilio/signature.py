@@ -81,7 +81,8 @@ async def _params(request: web.Request) -> tuple[MultiDictProxy[str] | str, Mult
                    f"not {request.content_type or 'nothing'}")
 
 
-async def verified_params(request: web.Request, settings: TwilioSettings, public_url: str | None) -> MultiDictProxy[str]:
+async def verified_params(request: web.Request, settings: TwilioSettings,
+                          public_url: str | None) -> MultiDictProxy[str]:
     """The webhook's parameters, once its signature holds.
 
     Raises:

@@ -1,0 +1,271 @@
+"""The Twilio door in media-streams mode: `<Connect><Stream>` TwiML, then one WebSocket per call.
+
+- `connect_response(request, params)`: what the signed `/twilio/voice` webhook answers, a `<Connect>`
+  whose `<Stream url="wss://PUBLIC/twilio/media">` carries a short-lived token for the call
+  (stream_token.py; specs/telephony.md §2.8: Twilio does not sign the socket).
+- `GET /twilio/media`: Twilio's stream (§2.2-2.4). `start` must bring a valid, unused token for its
+  `callSid` and μ-law 8 kHz audio, or the socket closes before any conversation starts. Then caller
+  audio, keys, echoed marks and `stop` become conversation events; prompts go back as paced 20 ms
+  `media` frames and a `mark` each (playout.py), `clear` on barge-in. A message that breaks the
+  protocol closes this stream (1003/1008/1009, reason logged) and hangs up its call; other calls go on.
+- `POST /twilio/after-stream` (the `<Connect action>`): once we close the socket after a goodbye,
+  Twilio asks what next: `<Dial>` for a transfer, `<Hangup/>` otherwise, an apology at the call limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+
+from aiohttp import WSCloseCode, WSMsgType, web
+from twilio.twiml.voice_response import VoiceResponse
+
+from adapter.api_errors import ApiError
+from adapter.app_state import CALLS, SERVICES, SETTINGS
+from adapter.audio import g711
+from adapter.call_registry import TooManyCalls
+from adapter.conversation.call import Conversation
+from adapter.conversation.events import (
+    AudioIn,
+    Clear,
+    HangUp,
+    KeyIn,
+    OutputEvent,
+    Play,
+    PlaybackDone,
+    Transfer,
+)
+from adapter.conversation.services import AudioSpec
+from adapter.doors.live_call import open_conversation, serve
+from adapter.doors.twilio.call_sid import call_sid, user_id
+from adapter.doors.twilio.media_messages import (
+    MAX_MESSAGE_CHARS,
+    Dtmf,
+    Mark,
+    Media,
+    Start,
+    Stop,
+    StreamError,
+    parse_message,
+)
+from adapter.doors.twilio.playout import Playout, Ticker
+from adapter.doors.twilio.signature import verified_params
+from adapter.doors.twilio.stream_token import StreamTokenError, StreamTokens
+from adapter.doors.twilio.twiml import dial, goodbye, http_response
+from adapter.doors.twilio.voice import base_url
+from adapter.kore.payloads import CallInfo
+
+log = logging.getLogger(__name__)
+
+DOOR = "twilio-media"
+PATH = "/twilio/media"
+AFTER_STREAM_PATH = "/twilio/after-stream"
+TOKEN_PARAMETER = "token"
+# Twilio reports keys as `dtmf` messages (specs/telephony.md §2.2): no in-band detection.
+STREAM_AUDIO = AudioSpec(in_rate=8000, out_format="ulaw8k", live=True, reports_playback=True, inband_dtmf=False)
+#: Twilio sends `connected` and `start` as soon as the socket is up
+HANDSHAKE_TIMEOUT_S = 10.0
+#: Twilio sends audio every 20 ms for the whole call; this long without a message, the stream is dead
+IDLE_TIMEOUT_S = 15.0
+#: how long after its audio should have played we wait for a goodbye's mark before closing anyway
+GOODBYE_GRACE_S = 3.0
+#: how long the TwiML for after a stream is kept for Twilio's `<Connect action>` request
+AFTER_STREAM_KEEP_S = 600.0
+
+
+class AfterStream:
+    """What each call's `<Connect action>` request gets once its stream has ended (default `<Hangup/>`)."""
+
+    def __init__(self) -> None:
+        self._next: dict[str, tuple[float, VoiceResponse]] = {}
+
+    def put(self, sid: str, response: VoiceResponse) -> None:
+        now = time.monotonic()
+        self._next = {k: v for k, v in self._next.items() if v[0] > now}
+        self._next[sid] = (now + AFTER_STREAM_KEEP_S, response)
+
+    def take(self, sid: str) -> VoiceResponse:
+        kept = self._next.pop(sid, None)
+        return kept[1] if kept else hangup_twiml()
+
+
+STREAM_TOKENS = web.AppKey("twilio_stream_tokens", StreamTokens)
+TICKER = web.AppKey("twilio_ticker", Ticker)
+AFTER_STREAM = web.AppKey("twilio_after_stream", AfterStream)
+
+
+# --- TwiML --------------------------------------------------------------------------------------
+
+
+def connect_response(request: web.Request, params: Mapping[str, str]) -> VoiceResponse:
+    """`<Connect action=…/twilio/after-stream><Stream url="wss://…/twilio/media">` with the call's token.
+
+    Call only after the webhook's signature has been checked: the token vouches for its CallSid,
+    From and To.
+
+    Raises:
+        ApiError: 400 no valid CallSid; 503 no TWILIO_AUTH_TOKEN (nothing to sign tokens with).
+    """
+    sid = call_sid(params)
+    tokens = request.app.get(STREAM_TOKENS)
+    if tokens is None:
+        raise ApiError(503, "twilio_not_configured", "media streams need TWILIO_AUTH_TOKEN to sign stream tokens")
+    base = base_url(request)
+    response = VoiceResponse()
+    stream = response.connect(action=base + AFTER_STREAM_PATH).stream(url="ws" + base.removeprefix("http") + PATH)
+    stream.parameter(name=TOKEN_PARAMETER, value=tokens.issue(sid, params.get("From", ""), params.get("To", "")))
+    return response
+
+
+def hangup_twiml() -> VoiceResponse:
+    response = VoiceResponse()
+    response.hangup()
+    return response
+
+
+def transfer_twiml(to: str) -> VoiceResponse:
+    response = VoiceResponse()
+    response.append(dial(to))
+    return response
+
+
+# --- the socket ---------------------------------------------------------------------------------
+
+
+class MediaStream:
+    """One Twilio Media Stream, one call."""
+
+    def __init__(self, request: web.Request, ws: web.WebSocketResponse) -> None:
+        self._request = request
+        self._app = request.app
+        self._ws = ws
+        self._sid = "?"  # the stream's id, for the log, once `start` names it
+        self._call = "?"
+
+    async def run(self) -> None:
+        try:
+            start = await self._handshake()
+            conversation = await self._open(start)
+        except StreamError as exc:
+            await self._close(exc)
+            return
+        playout = Playout(self._ws, start.stream_sid, self._app[TICKER], self._request.transport)
+        await serve(self._app, conversation, self._ws, self._feed(conversation, playout),
+                    lambda event: self._play(event, playout))
+
+    async def _close(self, error: StreamError) -> None:
+        log.warning("twilio stream %s (call %s): closing: %s", self._sid, self._call, error.reason)
+        await self._ws.close(code=error.code, message=error.reason.encode()[:123])
+
+    async def _receive(self, timeout: float) -> str | None:
+        """The next text frame, None once the socket closes; any other frame breaks the protocol."""
+        try:
+            msg = await self._ws.receive(timeout)
+        except TimeoutError:
+            raise StreamError(f"no message for {timeout:g} s", WSCloseCode.GOING_AWAY) from None
+        if msg.type == WSMsgType.TEXT:
+            return msg.data
+        if msg.type == WSMsgType.BINARY:
+            raise StreamError("a binary frame: Media Streams messages are JSON text", WSCloseCode.UNSUPPORTED_DATA)
+        if msg.type == WSMsgType.ERROR:  # aiohttp has closed it (1009 over max_msg_size)
+            raise StreamError(f"unreadable frame: {msg.data}", WSCloseCode.MESSAGE_TOO_BIG)
+        return None  # closing or closed
+
+    async def _handshake(self) -> Start:
+        """`connected` (optional), then `start` with a token that lets this call in."""
+        while (text := await self._receive(HANDSHAKE_TIMEOUT_S)) is not None:
+            message = parse_message(text, None)
+            if isinstance(message, Start):
+                self._sid, self._call = message.stream_sid, message.call_sid
+                return message
+        raise StreamError("the socket closed before start", WSCloseCode.OK)
+
+    async def _open(self, start: Start) -> Conversation:
+        tokens = self._app.get(STREAM_TOKENS)
+        if tokens is None:
+            raise StreamError("TWILIO_AUTH_TOKEN is not set: no stream can be checked")
+        try:
+            grant = tokens.redeem(start.parameters.get(TOKEN_PARAMETER), start.call_sid)
+        except StreamTokenError as exc:
+            raise StreamError(exc.reason) from None
+        uid = user_id(grant.call_sid)
+        if self._app[CALLS].get(uid) is not None or await self._app[SERVICES].store.get(uid) is not None:
+            raise StreamError(f"call {grant.call_sid} already had a conversation")
+        try:
+            return open_conversation(self._app, CallInfo(uid, grant.caller or None, grant.called or None, DOOR),
+                                     STREAM_AUDIO)
+        except TooManyCalls as exc:
+            self._app[AFTER_STREAM].put(grant.call_sid, goodbye(self._app[SETTINGS].conversation.phrases.unavailable))
+            raise StreamError(str(exc), WSCloseCode.TRY_AGAIN_LATER) from None
+
+    async def _feed(self, conversation: Conversation, playout: Playout) -> None:
+        try:
+            while (text := await self._receive(IDLE_TIMEOUT_S)) is not None:
+                match parse_message(text, self._sid):
+                    case Media(ulaw):
+                        conversation.send(AudioIn(g711.ulaw_to_pcm16(ulaw)))
+                    case Dtmf(digit):
+                        conversation.send(KeyIn(digit))
+                    case Mark(name):
+                        prompt = playout.echoed(name)
+                        if prompt is not None:
+                            conversation.send(PlaybackDone(prompt))
+                    case Stop():
+                        return
+        except StreamError as exc:
+            await self._close(exc)
+        finally:
+            playout.close()
+
+    async def _play(self, event: OutputEvent, playout: Playout) -> None:
+        match event:
+            case Play():
+                await playout.play(event.prompt_id, event.audio)
+            case Clear():
+                await playout.clear()
+            case HangUp() | Transfer():
+                self._app[AFTER_STREAM].put(self._call, transfer_twiml(event.to) if isinstance(event, Transfer)
+                                            else hangup_twiml())
+                # Close only once the goodbye has played: Twilio then asks /twilio/after-stream what next.
+                if not await playout.wait_played(playout.queued_s + GOODBYE_GRACE_S):
+                    log.info("twilio stream %s: the goodbye's mark did not come back; closing anyway", self._sid)
+
+
+async def media(request: web.Request) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse(max_msg_size=4 * MAX_MESSAGE_CHARS, compress=False)
+    await ws.prepare(request)
+    await MediaStream(request, ws).run()
+    return ws
+
+
+async def after_stream(request: web.Request) -> web.Response:
+    """Twilio's signed request once a stream has ended: the TwiML that continues the call."""
+    settings = request.app[SETTINGS]
+    params = await verified_params(request, settings.twilio, settings.service.public_url)
+    return http_response(request.app[AFTER_STREAM].take(call_sid(params)))
+
+
+async def _ticking(app: web.Application) -> AsyncIterator[None]:
+    """The process's one pacing task for every stream's audio."""
+    task = asyncio.create_task(app[TICKER].run(), name="twilio playout")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def add_routes(app: web.Application) -> None:
+    """The media-streams routes, in that mode only (twiml mode has no socket to guard)."""
+    twilio = app[SETTINGS].twilio
+    if twilio.mode != "media-streams":
+        return
+    if twilio.auth_token is not None:
+        app[STREAM_TOKENS] = StreamTokens(twilio.auth_token.reveal())
+    app[TICKER] = Ticker()
+    app[AFTER_STREAM] = AfterStream()
+    app.cleanup_ctx.append(_ticking)
+    app.router.add_get(PATH, media)
+    app.router.add_post(AFTER_STREAM_PATH, after_stream)

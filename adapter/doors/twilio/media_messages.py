@@ -1,0 +1,196 @@
+"""Twilio Media Streams messages (specs/telephony.md §2.2-2.3): parsed into small typed values, and
+written back as the JSON text frames Twilio takes. No sockets here.
+
+A message that breaks the protocol raises `StreamError` with the WebSocket close code that fits it
+(RFC 6455 §7.4.1): 1003 for a binary frame, 1009 for an oversize one, 1008 for anything else.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import WSCloseCode
+
+from adapter.api_errors import ApiError
+from adapter.doors.twilio.call_sid import call_sid
+from adapter.kore.voice_directive import DTMF_KEYS
+
+#: 20 ms of μ-law at 8 kHz: what Twilio sends per `media` and what we send back
+FRAME_BYTES = 160
+FRAME_S = 0.02
+ULAW_SILENCE = b"\xff"
+#: Twilio sends 160 bytes; a second of audio in one message is no stream of theirs
+MAX_MEDIA_BYTES = 8000
+#: the longest text frame we read (a `start` with custom parameters is under 2 kB)
+MAX_MESSAGE_CHARS = 16 * 1024
+MEDIA_FORMAT = {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
+_STREAM_SID = re.compile(r"^[A-Za-z0-9]{2,64}$")
+_MARK_PREFIX = "prompt-"
+
+
+class StreamError(Exception):
+    """The stream broke the protocol (or may not go on): close it with `code`; `reason` is for the log."""
+
+    def __init__(self, reason: str, code: int = WSCloseCode.POLICY_VIOLATION) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    stream_sid: str
+    call_sid: str
+    parameters: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Media:
+    ulaw: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Dtmf:
+    digit: str
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    pass
+
+
+Message = Connected | Start | Media | Dtmf | Mark | Stop
+
+
+# --- in -----------------------------------------------------------------------------------------
+
+
+def _object(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise StreamError(f"{what} must be a JSON object")
+    return value
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise StreamError(f"{what} must be a non-empty string")
+    return value
+
+
+def parse_message(text: str, stream_sid: str | None) -> Message:
+    """One text frame; `stream_sid` is the stream's id once `start` has come (None before).
+
+    Raises:
+        StreamError: not JSON, an unknown event, a missing or wrong field, another stream's id,
+            audio or keys before `start`, a second `start`, or an oversize frame.
+    """
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise StreamError(f"a message is at most {MAX_MESSAGE_CHARS} characters", WSCloseCode.MESSAGE_TOO_BIG)
+    try:
+        message = _object(json.loads(text), "a message")
+    except ValueError:
+        raise StreamError("a message is not JSON") from None
+    event = message.get("event")
+    if event == "connected":
+        if stream_sid is not None:
+            raise StreamError("connected after start")
+        return Connected()
+    if event == "start":
+        if stream_sid is not None:
+            raise StreamError("a second start on one stream")
+        return _start(message)
+    if event not in ("media", "dtmf", "mark", "stop"):
+        raise StreamError(f"unknown event {str(event)[:40]!r}")
+    if stream_sid is None:
+        raise StreamError(f"{event} before start")
+    if message.get("streamSid") != stream_sid:
+        raise StreamError(f"{event} for another stream ({str(message.get('streamSid'))[:40]!r})")
+    if event == "media":
+        return Media(_payload(_object(message.get("media"), "media")))
+    if event == "dtmf":
+        digit = _object(message.get("dtmf"), "dtmf").get("digit")
+        if not isinstance(digit, str) or len(digit) != 1 or digit not in DTMF_KEYS:
+            raise StreamError(f"dtmf digit {str(digit)[:10]!r} is not one of {DTMF_KEYS}")
+        return Dtmf(digit)
+    if event == "mark":
+        return Mark(_text(_object(message.get("mark"), "mark").get("name"), "mark.name"))
+    return Stop()
+
+
+def _start(message: dict[str, Any]) -> Start:
+    start = _object(message.get("start"), "start")
+    stream_sid = _text(start.get("streamSid", message.get("streamSid")), "start.streamSid")
+    if not _STREAM_SID.match(stream_sid):
+        raise StreamError("start.streamSid is not a stream id")
+    try:
+        sid = call_sid({"CallSid": str(start.get("callSid", ""))})
+    except ApiError:
+        raise StreamError("start.callSid is not a Twilio call id") from None
+    fmt = _object(start.get("mediaFormat"), "start.mediaFormat")
+    if {k: str(fmt.get(k)) for k in MEDIA_FORMAT} != {k: str(v) for k, v in MEDIA_FORMAT.items()}:
+        raise StreamError(f"the stream's media format is {fmt}, not μ-law 8000 Hz mono")
+    parameters = _object(start.get("customParameters", {}), "start.customParameters")
+    return Start(stream_sid, sid, {str(k): str(v) for k, v in parameters.items()})
+
+
+def _payload(media: dict[str, Any]) -> bytes:
+    payload = _text(media.get("payload"), "media.payload")
+    if len(payload) > MAX_MEDIA_BYTES * 4 // 3 + 4:
+        raise StreamError(f"a media payload is at most {MAX_MEDIA_BYTES} bytes", WSCloseCode.MESSAGE_TOO_BIG)
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise StreamError("media.payload is not base64") from None
+
+
+# --- out ----------------------------------------------------------------------------------------
+
+
+def _json(message: dict[str, Any]) -> str:
+    return json.dumps(message, separators=(",", ":"))
+
+
+def media_message(stream_sid: str, frame: bytes) -> str:
+    """Raw μ-law, no file header (Twilio error 31924 otherwise)."""
+    return _json({"event": "media", "streamSid": stream_sid, "media": {"payload": base64.b64encode(frame).decode()}})
+
+
+def mark_message(stream_sid: str, name: str) -> str:
+    return _json({"event": "mark", "streamSid": stream_sid, "mark": {"name": name}})
+
+
+def clear_message(stream_sid: str) -> str:
+    return _json({"event": "clear", "streamSid": stream_sid})
+
+
+def mark_name(prompt_id: int) -> str:
+    """The mark sent after prompt `prompt_id`'s audio."""
+    return f"{_MARK_PREFIX}{prompt_id}"
+
+
+def prompt_of(name: str) -> int | None:
+    """The prompt a mark of ours names, or None for any other mark."""
+    number = name.removeprefix(_MARK_PREFIX)
+    ours = name.startswith(_MARK_PREFIX) and number.isascii() and number.isdigit() and len(number) < 10
+    return int(number) if ours else None
+
+
+def frames(ulaw: bytes) -> list[bytes]:
+    """A prompt's μ-law as 20 ms frames, the last one padded with silence."""
+    return [ulaw[at:at + FRAME_BYTES].ljust(FRAME_BYTES, ULAW_SILENCE)
+            for at in range(0, len(ulaw), FRAME_BYTES)]

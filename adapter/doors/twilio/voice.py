@@ -1,0 +1,441 @@
+"""Twilio Programmable Voice in TwiML mode: signed webhooks in, the conversation's turns out as TwiML.
+
+`POST /twilio/voice` starts the call (or, in media-streams mode, hands it to adapter/doors/twilio/media.py);
+`POST /twilio/recording` and `POST /twilio/gather` take the caller's speech (a recording we fetch and
+transcribe) or keys; `POST /twilio/status` ends the call when Twilio says it is over; `GET
+/twilio/audio/<token>/<n>.wav` serves our prompts to Twilio's media player. How the TwiML collects
+speech and keys: adapter/doors/twilio/twiml.py.
+
+Each call is a request/response call of the REST door's kind (adapter/doors/rest_calls.py) whose
+answers are numbered: action URLs carry the number (`t`) of the answer they follow, and Twilio waits
+for one answer before it sends the next webhook, so a webhook that follows an older answer, or comes
+while an answer is still being made, is a retry (Twilio's connection retries, a slow turn): it gets
+the latest answer, awaited if need be, and the caller's input never reaches the bot twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import logging
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+
+import aiohttp
+from aiohttp import web
+from multidict import MultiDictProxy
+from yarl import URL
+
+from adapter.api_errors import ApiError
+from adapter.app_state import CALLS, CLOCK, METRICS, SERVICES, SETTINGS
+from adapter.audio.decode import decode_audio
+from adapter.audio.encode import FORMATS
+from adapter.audio.errors import AudioError, AudioTooLarge
+from adapter.audio.limits import AudioLimits
+from adapter.call_registry import TooManyCalls
+from adapter.config import Settings
+from adapter.conversation.call import Conversation
+from adapter.conversation.events import (
+    InputEvent,
+    KeysIn,
+    Listening,
+    NoInput,
+    TextIn,
+    UtteranceIn,
+)
+from adapter.conversation.services import AudioSpec
+from adapter.doors.rest_calls import RestCall, RestCalls, TurnResult
+from adapter.doors.twilio import twiml
+from adapter.doors.twilio.call_sid import call_sid, user_id
+from adapter.doors.twilio.settings import TwilioSettings
+from adapter.doors.twilio.signature import signed_url, verified_params
+from adapter.kore.payloads import CallInfo
+from adapter.kore.voice_directive import DTMF_KEYS, MAX_DIGITS
+from adapter.stage_timing import StageTimes, timed_services
+
+log = logging.getLogger(__name__)
+
+DOOR = "twilio"
+Answer = Callable[[int], Awaitable[str]]  # makes the TwiML of answer number n
+# Whole recordings in (Twilio records 8 kHz); prompts out as μ-law WAV, which <Play> takes as it is.
+TWILIO_AUDIO = AudioSpec(in_rate=8000, out_format="wav-ulaw8k", live=False)
+PLAY_FORMAT = FORMATS[TWILIO_AUDIO.out_format]
+# CallStatus values that mean the call is over (specs/telephony.md §1.1, §1.4).
+ENDED_BY_STATUS = {"completed": "caller hung up", "busy": "line busy", "no-answer": "no answer",
+                   "failed": "call failed", "canceled": "call canceled"}
+CALL_GONE = "Sorry, this call cannot go on. Please call again. Goodbye."
+# A RecordingUrl may answer 404 for a moment after <Record> ends (specs §1.3): retry this long.
+RECORDING_WAIT_S = 3.0
+RECORDING_FETCH_S = 5.0  # one request's budget
+FIRST_RETRY_S = 0.2
+
+
+# --- the recording fetcher -----------------------------------------------------------------------
+
+
+class RecordingUnavailable(Exception):
+    """The recording could not be fetched (one line, no credentials)."""
+
+
+class RecordingFetcher:
+    """Fetches `RecordingUrl`s with the account's credentials (Twilio can require HTTP basic auth on
+    media URLs), within the service's audio byte limit. An app key holds it: tests serve recordings
+    from 127.0.0.1, another deployment may swap it."""
+
+    def __init__(self, session: aiohttp.ClientSession, settings: TwilioSettings, limits: AudioLimits,
+                 wait_s: float = RECORDING_WAIT_S) -> None:
+        self._session = session
+        credentials = f"{settings.account_sid}:{settings.auth_token.reveal() if settings.auth_token else ''}"
+        # aiohttp drops this header on a redirect to another host, as it should
+        self._headers = ({"Authorization": "Basic " + base64.b64encode(credentials.encode()).decode()}
+                         if settings.account_sid and settings.auth_token else {})
+        self._max_bytes = limits.max_bytes
+        self.wait_s = wait_s
+
+    async def fetch(self, url: str) -> tuple[bytes, str | None]:
+        """The recording's bytes and Content-Type.
+
+        Raises:
+            RecordingUnavailable: no answer, an error status, or still 404 after `wait_s`.
+            AudioTooLarge: over the byte limit.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.wait_s
+        delay = FIRST_RETRY_S
+        timeout = aiohttp.ClientTimeout(total=RECORDING_FETCH_S)
+        while True:
+            try:
+                async with self._session.get(url, headers=self._headers, timeout=timeout) as resp:
+                    if resp.status == 404 and loop.time() + delay <= deadline:
+                        await asyncio.sleep(delay)  # not stored yet
+                        delay *= 2
+                        continue
+                    if resp.status != 200:
+                        raise RecordingUnavailable(f"HTTP {resp.status}")
+                    return await self._body(resp), resp.headers.get("Content-Type")
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise RecordingUnavailable(" ".join(str(exc).split()) or type(exc).__name__) from None
+
+    async def _body(self, resp: aiohttp.ClientResponse) -> bytes:
+        too_large = AudioTooLarge(f"the recording is over the {self._max_bytes}-byte limit")
+        if resp.content_length is not None and resp.content_length > self._max_bytes:
+            raise too_large
+        data = bytearray()
+        async for chunk in resp.content.iter_any():
+            data += chunk
+            if len(data) > self._max_bytes:
+                raise too_large
+        return bytes(data)
+
+
+def loggable(url: str) -> str:
+    """A URL without credentials or query, for logs."""
+    parsed = URL(url)
+    return str(parsed.with_user(None).with_query(None).with_fragment(None))
+
+
+# --- calls -----------------------------------------------------------------------------------------
+
+
+class TwilioCall(RestCall):
+    """A TwiML call: numbered answers (see the module docstring), reply audio under an unguessable
+    token (Twilio's media player fetches it unsigned), and what the latest answer collects."""
+
+    def __init__(self, conversation: Conversation, settings: Settings, times: StageTimes, app: web.Application) -> None:
+        super().__init__(conversation, times, app[METRICS], app[CLOCK], settings.service.turns_per_minute,
+                         settings.service.call_idle_s)
+        self.token = secrets.token_urlsafe(24)
+        self.listening = Listening()
+        self.answers = 0
+        self._answer: asyncio.Task[str] | None = None
+
+    async def answer(self, follows: int | None, make: Answer) -> str | None:
+        """The TwiML for a webhook that follows answer number `follows` (None: not said): `make(n)`
+        makes answer `n` for new input; a retry gets the latest answer. None: new input on an ended call.
+
+        Raises:
+            ApiError: 400 `follows` names an answer not made yet.
+        """
+        if follows is not None and follows > self.answers:
+            raise ApiError(400, "bad_request", f'"t" names answer {follows}; this call has had {self.answers}')
+        running = self._answer is not None and not self._answer.done()
+        if self._answer is not None and (running or (follows is not None and follows < self.answers)):
+            return await self.latest()
+        if self.ended:
+            return None
+        self.answers += 1
+        self._answer = asyncio.create_task(make(self.answers), name=f"twilio answer {self.id} {self.answers}")
+        return await self.latest()
+
+    async def latest(self) -> str:
+        """The latest answer, once made (a retry's handler may go; the answer is still made)."""
+        assert self._answer is not None, "a call has its welcome from the start"
+        return await asyncio.shield(self._answer)
+
+
+TWILIO_CALLS = web.AppKey("twilio_calls", RestCalls)
+RECORDINGS = web.AppKey("twilio_recordings", RecordingFetcher)
+
+
+def audio_key(token: str) -> str:
+    """The registry key a call's reply audio is found by (never a call id, which a caller may know)."""
+    return f"audio/{token}"
+
+
+# --- parsing --------------------------------------------------------------------------------------
+
+
+def parse_keys(value: str, name: str) -> str:
+    """Keypad keys as Twilio reports them (`Digits`), possibly none."""
+    if len(value) > MAX_DIGITS or any(k not in DTMF_KEYS for k in value):
+        raise ApiError(400, "bad_request", f'"{name}" must be at most {MAX_DIGITS} keypad keys: 0-9, * and #')
+    return value
+
+
+def parse_follows(query: Mapping[str, str]) -> int | None:
+    """`t`: the number of the answer whose action URL this is."""
+    value = query.get("t")
+    if value is None:
+        return None
+    if not value.isdigit() or len(value) > 9:
+        raise ApiError(400, "bad_request", '"t" must be an answer number')
+    return int(value)
+
+
+def parse_confidence(value: str | None) -> float | None:
+    """Twilio's speech `Confidence` (0-1), which it may leave out."""
+    if not value:
+        return None
+    try:
+        confidence = float(value)
+    except ValueError:
+        confidence = float("nan")
+    if not 0.0 <= confidence <= 1.0:
+        raise ApiError(400, "bad_request", '"Confidence" must be a number from 0 to 1')
+    return confidence
+
+
+def parse_recording_url(value: str) -> str:
+    if value and not value.startswith(("https://", "http://")):
+        raise ApiError(400, "bad_request", '"RecordingUrl" must be an http(s) URL')
+    return value
+
+
+# --- answers --------------------------------------------------------------------------------------
+
+
+
+def _call_gone() -> web.Response:
+    return twiml.http_response(twiml.goodbye(CALL_GONE))
+
+
+def base_url(request: web.Request) -> str:
+    """The service as Twilio reaches it: KORE_VOICE_PUBLIC_URL, else the origin Twilio called."""
+    settings = request.app[SETTINGS]
+    return signed_url(request, settings.service.public_url, settings.twilio.trust_forwarded).removesuffix(
+        request.raw_path)
+
+
+def timeouts(settings: Settings) -> twiml.Timeouts:
+    c = settings.conversation
+    return twiml.Timeouts.of(c.no_input_s, c.inter_digit_s, settings.twilio.record_silence_s,
+                             settings.limits.max_seconds)
+
+
+def _render(request: web.Request, call: TwilioCall, result: TurnResult, answer: int) -> str:
+    if isinstance(result.end, Listening):
+        call.listening = result.end
+    base = base_url(request)
+    audio_url = None if result.audio is None else f"{base}/twilio/audio/{call.token}/{result.audio}.wav"
+    times = call.times.take()
+    log.debug("call %s: answer %d in %s", call.id, answer, ", ".join(f"{k} {v:.3f} s" for k, v in times.items()))
+    return str(twiml.reply(result, audio_url, twiml.Actions(base, answer), timeouts(request.app[SETTINGS])))
+
+
+async def _respond(call: TwilioCall | None, follows: int | None, make: Answer) -> web.Response:
+    """The answer to a follow-up webhook; an unknown or ended call is told so and hung up."""
+    if call is None:
+        return _call_gone()
+    try:
+        answer = await call.answer(follows, make)
+    except ApiError as exc:
+        if exc.code != "call_ended":  # it ended while the input was on its way
+            raise
+        answer = None
+    return _call_gone() if answer is None else twiml.http_response(answer)
+
+
+def _turn(request: web.Request, call: TwilioCall, heard: Callable[[], Awaitable[InputEvent]]) -> Answer:
+    """Make an answer from one caller turn: `heard()` is the input (e.g. a fetched recording)."""
+
+    async def make(answer: int) -> str:
+        with call.turn():
+            event = await heard()
+            phase = call.conversation.state.phase
+            if phase not in ("listening", "closed"):
+                raise ApiError(409, "not_listening", f"the call is not waiting for the caller ({phase})")
+            call.conversation.send(event)
+            result = await call.collect()
+        return _render(request, call, result, answer)
+
+    return make
+
+
+def _given(event: InputEvent) -> Callable[[], Awaitable[InputEvent]]:
+    async def heard() -> InputEvent:
+        return event
+
+    return heard
+
+
+# A recording we cannot use is speech we did not catch: "Sorry, I didn't catch that." and listen again,
+# until KORE_VOICE_MAX_NO_MATCH (adapter/conversation/call.py `_on_heard`).
+NOT_CAUGHT = TextIn("")
+
+
+# --- handlers -------------------------------------------------------------------------------------
+
+
+async def _webhook(request: web.Request) -> tuple[MultiDictProxy[str], TwilioCall | None, int | None]:
+    """A signed webhook's parameters, its call (if we have it) and the answer it follows."""
+    settings = request.app[SETTINGS]
+    params = await verified_params(request, settings.twilio, settings.service.public_url)
+    sid = call_sid(params)
+    return params, request.app[TWILIO_CALLS].get(user_id(sid)), parse_follows(request.query)
+
+
+async def voice(request: web.Request) -> web.Response:
+    """The number's voice URL: a new call's welcome, or for a retry the answer already made."""
+    params, call, _ = await _webhook(request)
+    app, settings = request.app, request.app[SETTINGS]
+    if settings.twilio.mode == "media-streams":
+        from adapter.doors.twilio.media import connect_response
+
+        return twiml.http_response(connect_response(request, params))
+    if call is not None:  # Twilio retried: never a second conversation for one CallSid
+        return twiml.http_response(await call.latest())
+    times = StageTimes(app[METRICS].observe)
+    # No "one moment" filler: Twilio plays nothing until the whole answer is there anyway.
+    conversation_settings = dataclasses.replace(
+        settings.conversation, filler_after_s=settings.conversation.bot_giveup_s + 1)
+    info = CallInfo(user_id(call_sid(params)), params.get("From") or None, params.get("To") or None, DOOR)
+    conversation = Conversation(info, timed_services(app[SERVICES], times), TWILIO_AUDIO, conversation_settings)
+    call = TwilioCall(conversation, settings, times, app)
+    try:
+        app[CALLS].start(conversation)
+    except TooManyCalls as exc:
+        log.warning("call %s: declined as busy: %s", call.id, exc)
+        return twiml.http_response(twiml.busy())
+    app[TWILIO_CALLS].add(call, audio_key(call.token))
+    return await _respond(call, None, _welcome(request, call))
+
+
+def _welcome(request: web.Request, call: TwilioCall) -> Answer:
+    async def make(answer: int) -> str:
+        result = await call.collect()
+        call.touch()
+        return _render(request, call, result, answer)
+
+    return make
+
+
+async def _recorded(request: web.Request, call: TwilioCall, url: str) -> InputEvent:
+    """The fetched recording as an utterance; a recording we cannot get is speech not caught, said so in
+    the log."""
+    try:
+        data, content_type = await request.app[RECORDINGS].fetch(url)
+        with call.times.measure("decode"):
+            pcm = await asyncio.to_thread(decode_audio, data, content_type, request.app[SETTINGS].limits)
+    except (RecordingUnavailable, AudioError) as exc:
+        reason = exc.reason if isinstance(exc, AudioError) else str(exc)
+        log.warning("call %s: cannot use the recording %s: %s", call.id, loggable(url), reason)
+        return NOT_CAUGHT
+    return UtteranceIn(pcm)
+
+
+async def recording(request: web.Request) -> web.Response:
+    """While listening for speech: a recording, the key that ended it or cut the prompt, or no input."""
+    params, call, follows = await _webhook(request)
+    digits = params.get("Digits", "")
+    url = parse_recording_url(params.get("RecordingUrl", ""))
+    if digits == "hangup":  # the caller hung up while recording: nobody is left to answer the bot
+        if call is not None and not call.ended:
+            await call.conversation.hang_up("caller hung up")
+        return twiml.http_response(twiml.hang_up())
+    key = parse_keys(digits, "Digits")
+    if len(key) > 1:
+        raise ApiError(400, "bad_request", '"Digits" on a recording is the one key that ended it')
+    if call is None:
+        return _call_gone()
+    if key:
+        return await _respond(call, follows, _first_key(request, call, key))
+    heard = (lambda: _recorded(request, call, url)) if url else _given(NoInput())
+    return await _respond(call, follows, _turn(request, call, heard))
+
+
+def _first_key(request: web.Request, call: TwilioCall, key: str) -> Answer:
+    """A key while listening for speech: the whole entry, or the start of one whose rest we gather."""
+    complete = _turn(request, call, _given(KeysIn(key)))
+
+    async def make(answer: int) -> str:
+        if twiml.first_key_ends_entry(call.listening, key):
+            return await complete(answer)
+        call.touch()
+        actions = twiml.Actions(base_url(request), answer)
+        return str(twiml.rest_of_entry(call.listening, key, actions, timeouts(request.app[SETTINGS])))
+
+    return make
+
+
+async def gather(request: web.Request) -> web.Response:
+    """A `<Gather>`'s result: keys (after those of `?keys=`, typed while we listened for speech),
+    Twilio's own transcript (`input="speech"`), or nothing: no input."""
+    params, call, follows = await _webhook(request)
+    keys = parse_keys(request.query.get("keys", ""), "keys") + parse_keys(params.get("Digits", ""), "Digits")
+    speech = params.get("SpeechResult", "").strip()
+    confidence = parse_confidence(params.get("Confidence"))
+    event = TextIn(speech, confidence) if speech else KeysIn(keys) if keys else NoInput()
+    if call is None:
+        return _call_gone()
+    return await _respond(call, follows, _turn(request, call, _given(event)))
+
+
+async def status(request: web.Request) -> web.Response:
+    """Status callbacks: a call that is over ends its conversation (`SESSION_CLOSURE` once), whichever
+    mode carried it; repeats, other statuses and unknown calls change nothing."""
+    settings = request.app[SETTINGS]
+    params = await verified_params(request, settings.twilio, settings.service.public_url)
+    sid = call_sid(params)
+    reason = ENDED_BY_STATUS.get(params.get("CallStatus", ""))
+    conversation = request.app[CALLS].get(user_id(sid))
+    if reason is not None and conversation is not None and not conversation.closed:
+        await conversation.hang_up(reason)
+    return web.Response(status=204)
+
+
+async def audio(request: web.Request) -> web.Response:
+    """A reply's audio for Twilio's media player (unsigned: the token is the key)."""
+    call = request.app[TWILIO_CALLS].get(audio_key(request.match_info["token"]))
+    if call is None:
+        raise ApiError(404, "unknown_audio", "no such reply audio (ended calls keep theirs for a while)")
+    reply = call.audio(int(request.match_info["n"]))
+    return web.Response(body=await reply.encoded(PLAY_FORMAT), content_type=PLAY_FORMAT.content_type)
+
+
+async def _recording_client(app: web.Application) -> AsyncIterator[None]:
+    """Its own HTTP session: recordings are fetched with Twilio credentials, nothing else is."""
+    settings = app[SETTINGS]
+    async with aiohttp.ClientSession() as session:
+        app[RECORDINGS] = RecordingFetcher(session, settings.twilio, settings.limits)
+        yield
+
+
+def add_routes(app: web.Application) -> None:
+    app[TWILIO_CALLS] = RestCalls(app[CLOCK])
+    app.cleanup_ctx.append(_recording_client)
+    app.router.add_post("/twilio/voice", voice)
+    app.router.add_post(twiml.RECORDING_PATH, recording)
+    app.router.add_post(twiml.GATHER_PATH, gather)
+    app.router.add_post("/twilio/status", status)
+    app.router.add_get(r"/twilio/audio/{token:[A-Za-z0-9_-]{32}}/{n:\d{1,9}}.wav", audio)
