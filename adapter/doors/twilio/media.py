@@ -54,7 +54,7 @@ from adapter.doors.twilio.media_messages import (
 from adapter.doors.twilio.playout import Playout, Ticker
 from adapter.doors.twilio.signature import verified_params
 from adapter.doors.twilio.stream_token import StreamTokenError, StreamTokens
-from adapter.doors.twilio.twiml import dial, goodbye, http_response
+from adapter.doors.twilio.twiml import goodbye, hang_up, http_response, transfer
 from adapter.doors.twilio.voice import base_url
 from adapter.kore.payloads import CallInfo
 
@@ -89,7 +89,7 @@ class AfterStream:
 
     def take(self, sid: str) -> VoiceResponse:
         kept = self._next.pop(sid, None)
-        return kept[1] if kept else hangup_twiml()
+        return kept[1] if kept else hang_up()
 
 
 STREAM_TOKENS = web.AppKey("twilio_stream_tokens", StreamTokens)
@@ -117,18 +117,6 @@ def connect_response(request: web.Request, params: Mapping[str, str]) -> VoiceRe
     response = VoiceResponse()
     stream = response.connect(action=base + AFTER_STREAM_PATH).stream(url="ws" + base.removeprefix("http") + PATH)
     stream.parameter(name=TOKEN_PARAMETER, value=tokens.issue(sid, params.get("From", ""), params.get("To", "")))
-    return response
-
-
-def hangup_twiml() -> VoiceResponse:
-    response = VoiceResponse()
-    response.hangup()
-    return response
-
-
-def transfer_twiml(to: str) -> VoiceResponse:
-    response = VoiceResponse()
-    response.append(dial(to))
     return response
 
 
@@ -227,8 +215,8 @@ class MediaStream:
             case Clear():
                 await playout.clear()
             case HangUp() | Transfer():
-                self._app[AFTER_STREAM].put(self._call, transfer_twiml(event.to) if isinstance(event, Transfer)
-                                            else hangup_twiml())
+                self._app[AFTER_STREAM].put(self._call, transfer(event.to) if isinstance(event, Transfer)
+                                            else hang_up())
                 # Close only once the goodbye has played: Twilio then asks /twilio/after-stream what next.
                 if not await playout.wait_played(playout.queued_s + GOODBYE_GRACE_S):
                     log.info("twilio stream %s: the goodbye's mark did not come back; closing anyway", self._sid)

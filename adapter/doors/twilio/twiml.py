@@ -154,6 +154,12 @@ def hang_up() -> VoiceResponse:
     return response
 
 
+def transfer(to: str) -> VoiceResponse:
+    response = VoiceResponse()
+    response.append(dial(to))
+    return response
+
+
 def busy() -> VoiceResponse:
     """Decline a call we cannot take, unanswered (and unbilled), as a busy line."""
     response = VoiceResponse()

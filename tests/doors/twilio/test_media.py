@@ -31,13 +31,12 @@ from adapter.doors.twilio.media import (
     PATH,
     STREAM_TOKENS,
     connect_response,
-    hangup_twiml,
 )
 from adapter.doors.twilio.media_messages import FRAME_S, frames
 from adapter.doors.twilio.media_peer import Arrival, MediaPeer
 from adapter.doors.twilio.playout import LEAD_S
 from adapter.doors.twilio.stream_token import StreamTokens
-from adapter.doors.twilio.twiml import dial, goodbye
+from adapter.doors.twilio.twiml import dial, goodbye, hang_up
 from adapter.kore.simulator.app import Simulator
 from adapter.kore.simulator.config import SimulatorConfig, generate_secret
 from adapter.kore.simulator.embedded import serving
@@ -233,7 +232,7 @@ async def test_speech_over_the_welcome_barges_in_and_a_transfer_dials_after_the_
     expected.append(dial("sip:agent@example.com"))
     assert (resp.status, await resp.text()) == (200, str(expected))
     again = await twilio.post("/twilio/after-stream", after)
-    assert await again.text() == str(hangup_twiml())
+    assert await again.text() == str(hang_up())
 
 
 @module_loop
@@ -247,7 +246,7 @@ async def test_when_the_bot_hangs_up_the_stream_closes_after_the_goodbye_and_twi
     assert peer.echoed == ["prompt-2"] and peer.close_code == 1000
     assert closures(simulator, user_id(peer.call_sid)) == 1
     resp = await TwilioPeer(service).post("/twilio/after-stream", call_params(peer.call_sid))
-    assert await resp.text() == str(hangup_twiml())
+    assert await resp.text() == str(hang_up())
 
 
 # --- the socket is Twilio's only ----------------------------------------------------------------------------
