@@ -4,7 +4,8 @@
 
 Client to server:
 - first, text `{"type": "start", "from", "to", "format": "l16" | "ulaw", "rate": 16000 | 8000}`: l16 is
-  16-bit little-endian PCM at 16 kHz, ulaw is G.711 μ-law at 8 kHz (`rate` may be left out);
+  16-bit little-endian PCM at 16 kHz, ulaw is G.711 μ-law at 8 kHz (`rate` may be left out); a socket
+  with no start within START_TIMEOUT_S gets error `start_timeout` and is closed (1008);
 - binary frames: the caller's audio in that format (e.g. 20 ms each), at most MAX_AUDIO_FRAME_BYTES;
 - text `{"type": "dtmf", "digit": "5"}` (or `{"dtmf": "5"}`): keypad keys;
 - text `{"type": "played", "id": N}`: prompt N has finished playing (no-input timers start then);
@@ -30,7 +31,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from adapter.api_errors import ApiError
 from adapter.app_state import SETTINGS
@@ -72,6 +73,8 @@ PATH = "/v1/stream"
 # Two seconds of l16 per frame is plenty (browsers send 20-100 ms); larger frames get an error event.
 MAX_AUDIO_FRAME_BYTES = 64 * 1024
 MAX_TEXT_FRAME_CHARS = 4096
+# A socket must say who is calling this soon, or it only holds a connection open.
+START_TIMEOUT_S = 10.0
 # aiohttp closes the socket (1009) above this; below it, we answer oversize frames with an error event.
 MAX_MESSAGE_BYTES = 1024 * 1024
 
@@ -223,14 +226,21 @@ class KioskStream:
         await serve(self._app, conversation, self._ws, self._feed(conversation, fmt), self._play)
 
     async def _wait_for_start(self) -> Start | None:
+        """The `start` message; a socket that sends none in START_TIMEOUT_S is closed (1008)."""
         language = spoken_language(self._app[SETTINGS].tts.voice)
-        async for msg in self._ws:
-            try:
-                if msg.type != WSMsgType.TEXT:
-                    raise bad_frame('audio before the call started; send {"type": "start", ...} first')
-                return parse_start(parse_text(msg.data), language)
-            except ApiError as exc:
-                await self._send(error_json(exc))
+        try:
+            async with asyncio.timeout(START_TIMEOUT_S):
+                async for msg in self._ws:
+                    try:
+                        if msg.type != WSMsgType.TEXT:
+                            raise bad_frame('audio before the call started; send {"type": "start", ...} first')
+                        return parse_start(parse_text(msg.data), language)
+                    except ApiError as exc:
+                        await self._send(error_json(exc))
+        except TimeoutError:
+            await self._send(error_json(ApiError(408, "start_timeout",
+                                                 f"no start message within {START_TIMEOUT_S:g} s")))
+            await self._ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"no start message")
         return None
 
     async def _feed(self, conversation: Conversation, fmt: StreamFormat) -> None:

@@ -20,6 +20,7 @@ from aiohttp.test_utils import TestClient
 from adapter.api_errors import ApiError
 from adapter.audio import g711
 from adapter.conversation.events import CallerHungUp, KeyIn, PlaybackDone
+from adapter.doors import kiosk_stream
 from adapter.doors.kiosk_stream import (
     MAX_AUDIO_FRAME_BYTES,
     STREAM_FORMATS,
@@ -344,3 +345,17 @@ async def test_a_stream_over_the_call_limit_is_refused_with_an_error():
                                         "message": "the service is at its limit of 1 calls; try again later"}
         assert (await second.event())["type"] == "closed"
         await first.ws.close()
+
+
+@module_loop
+async def test_a_socket_that_never_starts_a_call_is_closed(service, monkeypatch):
+    monkeypatch.setattr(kiosk_stream, "START_TIMEOUT_S", 0.3)
+    ws = await service.ws_connect(f"/v1/stream?key={API_KEY}")
+    kiosk = Kiosk(ws, "l16")
+    assert await kiosk.event() == {"type": "error", "code": "start_timeout", "message": "no start message within 0.3 s"}
+    assert (await kiosk.event())["type"] == "closed"
+    assert ws.close_code == aiohttp.WSCloseCode.POLICY_VIOLATION
+    # the service goes on
+    other = await call(service, "l16")
+    assert (await other.event())["type"] == "started"
+    await other.ws.close()
