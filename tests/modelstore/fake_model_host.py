@@ -1,4 +1,4 @@
-"""A model host for the downloader tests: serves zips with HTTP Range, can cut transfers or 404."""
+"""A model host for the downloader tests: serves zips and model files with HTTP Range, can cut transfers or 404."""
 
 from __future__ import annotations
 
@@ -36,10 +36,22 @@ def model_zip(top: str = "vosk-model-test", extra: dict[str, bytes] | None = Non
     return buf.getvalue()
 
 
+def whisper_files() -> dict[str, bytes]:
+    """The files of a fake CTranslate2 Whisper model: model.bin random (300 KB), the rest small."""
+    rng = np.random.default_rng(8)
+    return {
+        "config.json": b'{"alignment_heads": [[2, 2]], "lang_ids": []}\n',
+        "model.bin": rng.integers(0, 256, 300_000, dtype=np.uint8).tobytes(),
+        "tokenizer.json": b'{"version": "1.0", "model": {"type": "BPE"}}\n',
+        "vocabulary.txt": b"<|endoftext|>\nhello\nworld\n",
+    }
+
+
 @dataclass
 class ModelHost:
-    """Serves `files` at /NAME. `cut[name] = (n, times)`: the next `times` answers for that file
-    send `n` body bytes and then drop the connection. `ignore_range` answers 200 to every Range."""
+    """Serves `files` at /NAME (NAME may hold slashes: a model's folder). `cut[name] = (n, times)`:
+    the next `times` answers for that file send `n` body bytes and then drop the connection.
+    `ignore_range` answers 200 to every Range."""
 
     files: dict[str, bytes] = field(default_factory=dict)
     cut: dict[str, tuple[int, int]] = field(default_factory=dict)
@@ -48,7 +60,7 @@ class ModelHost:
 
     def app(self) -> web.Application:
         app = web.Application()
-        app.router.add_get("/{name}", self.handle)
+        app.router.add_get("/{name:.+}", self.handle)
         return app
 
     async def handle(self, request: web.Request) -> web.StreamResponse:

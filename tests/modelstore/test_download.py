@@ -11,7 +11,12 @@ import aiohttp
 import pytest
 from fake_model_host import ModelHost
 
-from adapter.modelstore.download import check_digests, connect_reason, fetch, file_digests
+from adapter.modelstore.download import (
+    check_digests,
+    connect_reason,
+    fetch,
+    file_digests,
+)
 from adapter.modelstore.errors import ChecksumMismatch, DownloadFailed, Unreachable
 
 

@@ -13,7 +13,13 @@ from fake_model_host import model_zip
 
 from adapter.modelstore.catalog import ModelEntry
 from adapter.modelstore.errors import BadArchive
-from adapter.modelstore.install import MANIFEST, inspect, installed_names, model_sample_rate, unpack
+from adapter.modelstore.install import (
+    MANIFEST,
+    inspect,
+    installed_names,
+    model_sample_rate,
+    unpack,
+)
 
 ENTRY = ModelEntry(name="vosk-model-test", url="http://127.0.0.1/m.zip", language="en-us",
                    sample_rate=16000, checksums={"md5": "0" * 32})
@@ -114,7 +120,7 @@ def test_inspect_intact_then_damaged_install(tmp_path, zip_bytes):
     (target / "conf" / "model.conf").unlink()
     assert inspect(models, "vosk-model-test", ENTRY).problems == (
         "missing conf/model.conf",
-        "graph/words.txt is 3 bytes, was 19 when unpacked",
+        "graph/words.txt is 3 bytes, was 19 when installed",
     )
 
 

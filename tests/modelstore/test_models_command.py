@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from fake_model_host import ModelHost, model_zip, serve_in_thread
+from fake_model_host import ModelHost, model_zip, serve_in_thread, whisper_files
 
 from adapter.cli import main
 
@@ -95,8 +95,8 @@ def test_wrong_checksum_installs_nothing(host, zip_bytes, models_dir, tmp_path, 
     assert main(["models", "download", NAME]) == 2
     out, err = capsys.readouterr()
     actual = hashlib.sha256(zip_bytes).hexdigest()
-    assert (out, err) == ("", f"kore-voice: {NAME}.zip: sha256 is {actual}, the catalog says {'0' * 64}; "
-                              "the download was deleted, nothing was installed\n")
+    assert (out, err) == ("", (f"kore-voice: {NAME}.zip: sha256 is {actual}, the catalog says {'0' * 64}; "
+                              "the download was deleted, nothing was installed\n"))
     assert list(models_dir.iterdir()) == []
 
 
@@ -120,9 +120,9 @@ def test_connection_refused_says_how_to_install_offline(closed_port, models_dir,
     url = f"http://127.0.0.1:{closed_port}/vosk-model-small-en-us-0.15.zip"
     assert main(["models", "download", "vosk-model-small-en-us-0.15", "--url", url]) == 2
     out, err = capsys.readouterr()
-    assert (out, err) == ("", f"kore-voice: cannot reach 127.0.0.1:{closed_port}: Connection refused; "
+    assert (out, err) == ("", (f"kore-voice: cannot reach 127.0.0.1:{closed_port}: Connection refused; "
                               "on an offline machine copy the unpacked model into "
-                              f"{models_dir / 'vosk-model-small-en-us-0.15'}\n")
+                              f"{models_dir / 'vosk-model-small-en-us-0.15'}\n"))
 
 
 def test_url_for_a_name_not_in_catalog_has_no_checksum(host, models_dir, capsys):
@@ -156,3 +156,32 @@ def test_verify_reports_damage_and_missing_models(host, models_dir, capsys):
         "FAIL  my-model: missing am/final.mdl\n")
     assert main(["models", "verify", "other"]) == 2
     assert capsys.readouterr().err == f"kore-voice: other is not installed in {models_dir}\n"
+
+
+def test_a_whisper_model_of_separate_files_downloads_resumes_and_verifies(models_dir, tmp_path, monkeypatch,
+                                                                          capsys):
+    files = whisper_files()
+    listed = "".join(f'  {{ name = "{name}", size = {len(data)}, sha256 = "{hashlib.sha256(data).hexdigest()}" }},\n'
+                     for name, data in files.items())
+    model_host = ModelHost(files={f"w/{name}": data for name, data in files.items()})
+    with serve_in_thread(model_host) as base:
+        catalog = tmp_path / "catalog.toml"
+        catalog.write_text(f'[[model]]\nname = "whisper-test.en"\nkind = "ctranslate2-whisper"\nlanguage = "en"\n'
+                           f'sample_rate = 16000\nurl = "{base}/w"\nfiles = [\n{listed}]\n')
+        monkeypatch.setenv("KORE_VOICE_MODEL_CATALOG", str(catalog))
+        model_host.cut["w/model.bin"] = (60_000, 3)
+        assert main(["models", "download", "whisper-test.en"]) == 2
+        assert capsys.readouterr().err == (f"kore-voice: download from {base.removeprefix('http://')} interrupted "
+                                           "after 180000 of 300000 bytes (the connection closed early); "
+                                           "run the same command again to resume\n")
+        assert main(["models", "download", "whisper-test.en"]) == 0
+    target = models_dir / "whisper-test.en"
+    assert capsys.readouterr().out == f"installed whisper-test.en in {target}\n"
+    assert (target / "model.bin").read_bytes() == files["model.bin"]
+    assert main(["models", "list"]) == 0
+    total = sum(len(data) for data in files.values())
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert ["whisper-test.en", "en", "16000", f"{total / 1024:.1f}", "KiB", "yes"] in rows
+    assert main(["models", "verify"]) == 0
+    assert capsys.readouterr().out == ("ok    whisper-test.en: 16000 Hz, 4 files as unpacked, "
+                                       "each file's sha256 checked at download\n")

