@@ -338,7 +338,7 @@ async def main_async(levels: list[int], turns: int, speech: bytes) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--calls", default="10,12,18,24", help="numbers of simultaneous calls, comma-separated")
+    parser.add_argument("--calls", default="10,12,24,40", help="numbers of simultaneous calls, comma-separated")
     parser.add_argument("--turns", type=int, default=2, help="spoken turns per call")
     args = parser.parse_args()
     print(machine())
