@@ -93,7 +93,7 @@ def decode_bench() -> None:
     for rate, label in ((16000, "16 kHz mono 16-bit"), (8000, "8 kHz mono 16-bit")):
         pcm = Pcm(PCM8K[: 2 * rate * 10], rate)
         data = wav_bytes(pcm)
-        line(label, timings(lambda: decode_audio(data, "audio/wav")), len(data), 10)
+        line(label, timings(lambda data=data: decode_audio(data, "audio/wav")), len(data), 10)
     stereo24 = np.repeat(rng.integers(-2**23, 2**23, 44100 * 10), 2).astype("<i4")
     payload = stereo24.view(np.uint8).reshape(-1, 4)[:, :3].tobytes()
     header = (b"RIFF" + (36 + len(payload)).to_bytes(4, "little") + b"WAVEfmt "
@@ -101,7 +101,7 @@ def decode_bench() -> None:
               + np.array([1, 2], "<u2").tobytes() + np.array([44100, 44100 * 6], "<u4").tobytes()
               + np.array([6, 24], "<u2").tobytes() + b"data" + len(payload).to_bytes(4, "little"))
     data = header + payload
-    line("44.1 kHz stereo 24-bit", timings(lambda: decode_audio(data, "audio/wav")), len(data), 10)
+    line("44.1 kHz stereo 24-bit", timings(lambda data=data: decode_audio(data, "audio/wav")), len(data), 10)
     ulaw = ULAW[: RATE * 10]
     line("8 kHz μ-law (audio/basic)", timings(lambda: decode_audio(ulaw, "audio/basic")), len(ulaw), 10)
 

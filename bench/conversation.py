@@ -145,7 +145,8 @@ async def run(n: int, engine: str) -> None:
     print(f"end of silence -> final transcript  p50 {statistics.median(end_ms):6.1f} ms  p95 {pct(end_ms, 95):6.1f} ms")
     print(f"  baseline: the same decode alone    p50 {statistics.median(decode_ms):6.1f} ms  "
           f"p95 {pct(decode_ms, 95):6.1f} ms")
-    print(f"speech onset -> clear (barge-in)    p50 {statistics.median(barge_ms):6.1f} ms  p95 {pct(barge_ms, 95):6.1f} ms")
+    print(f"speech onset -> clear (barge-in)    p50 {statistics.median(barge_ms):6.1f} ms  "
+          f"p95 {pct(barge_ms, 95):6.1f} ms")
 
 
 if __name__ == "__main__":

@@ -66,8 +66,8 @@ def compare(name: str, files: list[tuple[bytes, str | None]], ours: Recognizer,
     raw_t: list[float] = []
     for _ in range(rounds):
         for (data, ct), pcm in zip(files, ready, strict=True):
-            ours_t.append(timed(lambda: ours.transcribe(decode_audio(data, ct))))
-            raw_t.append(timed(lambda: raw(pcm)))
+            ours_t.append(timed(lambda data=data, ct=ct: ours.transcribe(decode_audio(data, ct))))
+            raw_t.append(timed(lambda pcm=pcm: raw(pcm)))
     n = len(files) * rounds
     print(f"{name}: {len(files)} files, {audio_s:.1f} s of audio, {rounds} rounds")
     print(f"  ours  p50 {statistics.median(ours_t) * 1000:7.1f} ms  p95 {pct(ours_t, 95) * 1000:7.1f} ms"

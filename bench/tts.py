@@ -54,7 +54,8 @@ async def main(n: int) -> None:
         show("espeak-ng worker alone (baseline)", raw)
         show("render uncached (μ-law 8 kHz)", uncached)
         show("render cached", cached)
-        print(f"overhead of our pipeline over the worker: p50 {statistics.median(uncached) - statistics.median(raw):.2f} ms"
+        overhead = statistics.median(uncached) - statistics.median(raw)
+        print(f"overhead of our pipeline over the worker: p50 {overhead:.2f} ms"
               f", ratio worker/ours {statistics.median(raw) / statistics.median(uncached):.2f}")
 
 

@@ -320,7 +320,8 @@ async def main_async(levels: list[int], turns: int, speech: bytes) -> None:
         try:
             async with aiohttp.ClientSession() as http:  # warm-up: decoders, prompts rendered once
                 expected = await one_call(http, service.url, 0, speech, 1, None, Results())
-            print(f"\nService: {service.url}, {len(service.pids()) - 1} child processes (recogniser and synthesizer workers), "
+            print(f"\nService: {service.url}, {len(service.pids()) - 1} child processes "
+                  "(recogniser and synthesizer workers), "
                   f"idle RSS {service.rss_mb():.0f} MB; {turns} spoken turns per call, calls staggered over 1 s")
             print("calls  gap max  gap p99  resp p50  resp p95  right       CPU  peer lag  MB/call   goals")
             capacity, first = 0, 1000

@@ -419,9 +419,9 @@ class Conversation:
         if self._utterance is None:
             return
         self._utterance.feed(step.speech)
-        if self._speaking and self._endpointer.in_speech and step.voiced_ms >= self.settings.barge_in_min_ms:
-            if self._barge_in_allowed():
-                self._stop_playback()
+        barging = self._speaking and self._endpointer.in_speech and step.voiced_ms >= self.settings.barge_in_min_ms
+        if barging and self._barge_in_allowed():
+            self._stop_playback()
         if step.ended:
             if self._speaking:
                 self._drop_utterance()  # too short to barge in, or the prompt may not be cut: ignore it
