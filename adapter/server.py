@@ -13,6 +13,7 @@ import hmac
 import json
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Executor
 from importlib import resources
@@ -49,6 +50,7 @@ SYNTHESIZER = web.AppKey("synthesizer", Synthesizer)
 BOT = web.AppKey("bot", KoreClient)
 BOT_URL = web.AppKey("bot_url", str)  # where readiness looks for the bot: the simulator, or Kore's host
 BOT_PROBE_TIMEOUT_S = 2.0
+BOT_PROBE_TTL_S = 5.0  # readiness reuses a bot probe this long
 # Multipart framing around the largest upload we accept.
 BODY_SLACK_BYTES = 64 * 1024
 # Headers of an aiohttp HTTPException worth keeping on the JSON error (405's Allow, 413's none, ...).
@@ -209,11 +211,32 @@ async def _probe_bot(app: web.Application) -> str | None:
         return " ".join(str(exc).split()) or type(exc).__name__
 
 
+class BotProbe:
+    """The bot's reachability, asked of its host at most once per BOT_PROBE_TTL_S however often
+    readiness is polled (several probers, a dashboard), and once at a time."""
+
+    def __init__(self, app: web.Application) -> None:
+        self._app = app
+        self._last: asyncio.Task[str | None] | None = None
+        self._at = 0.0
+
+    async def problem(self) -> str | None:
+        now = time.monotonic()
+        if self._last is None or (self._last.done() and now - self._at >= BOT_PROBE_TTL_S):
+            self._at = now
+            self._last = asyncio.create_task(_probe_bot(self._app))
+        return await asyncio.shield(self._last)
+
+
+BOT_PROBE = web.AppKey("bot_probe", BotProbe)
+
+
 async def readyz(request: web.Request) -> web.Response:
-    """Ready when the recogniser is loaded, the synthesizer has its voice and the bot answers."""
+    """Ready when the recogniser is loaded, the synthesizer has its voice and the bot answers (asked at
+    most every BOT_PROBE_TTL_S)."""
     app = request.app
     kore = app[SETTINGS].kore
-    problem = await _probe_bot(app)
+    problem = await app[BOT_PROBE].problem()
     bot = "embedded simulator" if kore.embedded else "Kore.ai"
     checks = {
         "recognizer": {"ok": True, "detail": app[RECOGNIZER].name},
@@ -256,6 +279,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[METRICS] = Metrics()
     app[CLOCK] = clock or SystemClock()
     app[CALLS] = CallRegistry(app[METRICS], settings.service.max_calls)
+    app[BOT_PROBE] = BotProbe(app)
     app.cleanup_ctx.extend([_http_session, _recognizer_pool, _synthesizer, _bot, _services])
     app.on_shutdown.append(_hang_up_calls)
     app.router.add_get("/healthz", healthz)

@@ -3,6 +3,7 @@ replies, and shutdown hanging up live calls. All in-process on 127.0.0.1 port 0.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from doors.conftest import API_KEY, door_settings, keys, running, say_wav, start_call, stub_kore, stub_settings
 from prometheus_client.parser import text_string_to_metric_families
 
+from adapter import server as server_module
 from adapter.config import ConfigError
 from adapter.json_log import JsonAccessLogger, JsonFormatter
 from adapter.server import create_app
@@ -41,6 +43,24 @@ async def test_readiness_fails_while_the_bot_cannot_be_reached():
         bot = ready["checks"]["bot"]
         assert bot["ok"] is False and bot["detail"].startswith("Kore.ai at http://127.0.0.1:9: ")
         assert (await client.get("/healthz")).status == 200
+
+
+async def test_readiness_asks_the_bot_once_however_often_it_is_polled(monkeypatch):
+    probes = []
+
+    async def bot_host(request: web.Request) -> web.Response:
+        probes.append(request.path)
+        return web.Response(status=405)
+
+    host = web.Application()
+    host.router.add_route("*", "/{tail:.*}", bot_host)
+    async with TestServer(host) as bot, running(stub_settings(str(bot.make_url("/chatbot/hooks/st-1")))) as client:
+        answers = await asyncio.gather(*(client.get("/readyz") for _ in range(5)))
+        assert [r.status for r in answers] == [200] * 5
+        assert len(probes) == 1
+        monkeypatch.setattr(server_module, "BOT_PROBE_TTL_S", 0.0)
+        assert (await client.get("/readyz")).status == 200
+        assert len(probes) == 2
 
 
 async def test_metrics_count_calls_turns_errors_and_stage_latency(tmp_path: Path):
