@@ -12,6 +12,8 @@ from adapter.config_reader import Reader, Secret
 
 MODES = ("twiml", "media-streams")
 Mode = Literal["twiml", "media-streams"]
+SPEECH = ("record", "gather")
+Speech = Literal["record", "gather"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +30,9 @@ class TwilioSettings:
     # TwiML mode's <Record timeout>: whole seconds of silence that end the caller's turn. Twilio does not
     # say whether silence before the caller starts counts, so shorter risks cutting slow starters off.
     record_silence_s: int = 2
+    # TwiML mode: who hears the caller's speech: "record" (our recogniser, from <Record>) or "gather"
+    # (Twilio's own, <Gather input="dtmf speech">: faster, but not our engine).
+    speech: Speech = "record"
 
     @classmethod
     def read(cls, r: Reader) -> TwilioSettings:
@@ -39,4 +44,5 @@ class TwilioSettings:
             mode=cast(Mode, r.choice("KORE_VOICE_TWILIO_MODE", MODES, "twiml")),
             trust_forwarded=r.flag("KORE_VOICE_TRUST_FORWARDED", False),
             record_silence_s=r.integer("KORE_VOICE_TWILIO_RECORD_SILENCE_SECONDS", 2, minimum=1),
+            speech=cast(Speech, r.choice("KORE_VOICE_TWILIO_SPEECH", SPEECH, "record")),
         )

@@ -19,6 +19,11 @@ How speech and keys are collected (specs/telephony.md §1.2-1.3), by what the bo
   saying whether silence before the caller starts counts; if it does, a caller slower to start than
   that (plus the first-key second) hears the no-input answer and is listened to again.
 
+With KORE_VOICE_TWILIO_SPEECH=gather, speech turns are one `<Gather input="dtmf speech"
+speechTimeout="auto">` instead (the menu's labels as `hints`): Twilio's recogniser hears the caller and
+`/twilio/gather` gets its `SpeechResult`. Faster to answer (no recording to fetch, no whole seconds
+of silence), but the words are Twilio's, not our engine's.
+
 Every action URL carries `t`, the number of the answer it follows, so a retried webhook is told from
 the caller's next turn (adapter/doors/twilio/voice.py).
 """
@@ -81,12 +86,14 @@ def _play(verb: VoiceResponse | Gather, audio_url: str | None) -> None:
 
 
 def _listen(response: VoiceResponse, listening: Listening, audio_url: str | None, actions: Actions,
-            timeouts: Timeouts) -> None:
+            timeouts: Timeouts, twilio_speech: bool) -> None:
     spec = listening.digits
-    if listening.expect is not None and not listening.expect.speech:
-        gather = response.gather(input="dtmf", num_digits=_count(spec), finish_on_key=DigitCollector(spec).finish_key,
-                                 timeout=timeouts.no_input, action=actions.url(GATHER_PATH),
-                                 action_on_empty_result=True)
+    keys_only = listening.expect is not None and not listening.expect.speech
+    if keys_only or twilio_speech:
+        speech = {} if keys_only else {"speech_timeout": "auto", "hints": _hints(listening)}
+        gather = response.gather(input="dtmf" if keys_only else "dtmf speech", num_digits=_count(spec),
+                                 finish_on_key=DigitCollector(spec).finish_key, timeout=timeouts.no_input,
+                                 action=actions.url(GATHER_PATH), action_on_empty_result=True, **speech)
         _play(gather, audio_url)
         return
     recording = actions.url(RECORDING_PATH)
@@ -96,6 +103,11 @@ def _listen(response: VoiceResponse, listening: Listening, audio_url: str | None
     response.record(action=recording, timeout=timeouts.end_silence, max_length=timeouts.max_turn, play_beep=False,
                     trim="trim-silence", finish_on_key=DTMF_KEYS)
     response.redirect(recording, method="POST")
+
+
+def _hints(listening: Listening) -> str | None:
+    """The menu's labels as Twilio's speech `hints`."""
+    return ", ".join(o.label for o in listening.menu.options) if listening.menu else None
 
 
 def dial(to: str) -> Dial:
@@ -108,11 +120,13 @@ def dial(to: str) -> Dial:
     return target
 
 
-def reply(result: TurnResult, audio_url: str | None, actions: Actions, timeouts: Timeouts) -> VoiceResponse:
-    """The TwiML of one turn: its prompts, then listen, transfer or hang up."""
+def reply(result: TurnResult, audio_url: str | None, actions: Actions, timeouts: Timeouts,
+          twilio_speech: bool = False) -> VoiceResponse:
+    """The TwiML of one turn: its prompts, then listen, transfer or hang up. `twilio_speech`: let
+    Twilio's `<Gather input="dtmf speech">` hear the caller instead of recording for our recogniser."""
     response = VoiceResponse()
     if isinstance(result.end, Listening):
-        _listen(response, result.end, audio_url, actions, timeouts)
+        _listen(response, result.end, audio_url, actions, timeouts, twilio_speech)
         return response
     _play(response, audio_url)
     if isinstance(result.end, Transfer):

@@ -250,7 +250,9 @@ def _render(request: web.Request, call: TwilioCall, result: TurnResult, answer: 
     audio_url = None if result.audio is None else f"{base}/twilio/audio/{call.token}/{result.audio}.wav"
     times = call.times.take()
     log.debug("call %s: answer %d in %s", call.id, answer, ", ".join(f"{k} {v:.3f} s" for k, v in times.items()))
-    return str(twiml.reply(result, audio_url, twiml.Actions(base, answer), timeouts(request.app[SETTINGS])))
+    settings = request.app[SETTINGS]
+    return str(twiml.reply(result, audio_url, twiml.Actions(base, answer), timeouts(settings),
+                           twilio_speech=settings.twilio.speech == "gather"))
 
 
 async def _respond(call: TwilioCall | None, follows: int | None, make: Answer) -> web.Response:

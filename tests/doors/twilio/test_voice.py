@@ -123,6 +123,21 @@ async def test_the_welcome_plays_our_audio_then_listens_for_a_key_or_speech(bank
     assert bank.client.app[CALLS].get(user_id(sid)) is conversation and call_of(bank, sid).answers == 1
 
 
+async def test_with_twilio_speech_the_caller_is_heard_by_twilios_gather():
+    async with running(twilio_settings(KORE_VOICE_TWILIO_SPEECH="gather")) as client:
+        peer, sid = TwilioPeer(client), new_call_sid()
+        [gather] = await start(peer, sid)
+        assert gather.tag == "Gather" and gather.get("input") == "dtmf speech"
+        assert gather.get("speechTimeout") == "auto" and gather.get("actionOnEmptyResult") == "true"
+        assert gather.get("hints")  # the welcome menu's labels
+        heard = await peer.post(gather.get("action"), call_params(sid, SpeechResult="check my balance",
+                                                                   Confidence="0.87"))
+        [again] = await twiml(heard)
+        assert again.tag == "Gather" and again.get("action").endswith("/twilio/gather?t=2")
+        state = call_of(peer, sid).conversation.state
+        assert "2,450.18" in state.last_prompt
+
+
 @module_loop
 async def test_a_whole_call_speech_then_keys_then_goodbye(bank, recordings, recorded):
     sid = new_call_sid()

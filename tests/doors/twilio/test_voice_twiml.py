@@ -63,6 +63,17 @@ def test_speech_turns_record_after_a_first_key_gather():
     assert listening_twiml(Listening(), audio=None) == str(speech_or_keys(audio=None))
 
 
+def test_with_twilio_speech_a_speech_turn_is_one_gather_for_speech_and_keys():
+    turn = TurnResult(end=Listening(menu=MENU), audio=3)
+    expected = VoiceResponse()
+    expected.gather(input="dtmf speech", num_digits=1, finish_on_key="#", timeout=5,
+                    action=f"{BASE}/twilio/gather?t=7", action_on_empty_result=True, speech_timeout="auto",
+                    hints="Savings, Checking").play(AUDIO)
+    assert str(reply(turn, AUDIO, ACTIONS, TIMEOUTS, twilio_speech=True)) == str(expected)
+    keys_only = TurnResult(end=Listening(ACCOUNT), audio=3)
+    assert str(reply(keys_only, AUDIO, ACTIONS, TIMEOUTS, twilio_speech=True)) == listening_twiml(Listening(ACCOUNT))
+
+
 def test_keys_only_turns_gather_as_the_bot_asked():
     expected = VoiceResponse()
     expected.gather(input="dtmf", num_digits=8, finish_on_key="#", timeout=5, action=f"{BASE}/twilio/gather?t=7",
