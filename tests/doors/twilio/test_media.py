@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import statistics
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -74,7 +75,7 @@ WELCOME = "Hello. For Check balance, press 1. For Talk to an agent, press 2. For
 BALANCE = "You have ten dollars."
 LEAD = round(LEAD_S / FRAME_S)
 # Loopback on a 2-core box shared with other work: a generous bound, far above the 20 ms frames.
-MAX_GAP_S = 0.1
+MAX_GAP_S = 0.25  # a stall, not jitter: the 40 ms goal is bench/twilio_media.py's, on a quiet machine
 
 
 # --- the service, the bot, the caller -------------------------------------------------------------------
@@ -142,11 +143,14 @@ def audio(arrivals: list[Arrival]) -> bytes:
 
 
 def assert_paced(arrivals: list[Arrival]) -> None:
-    """Real time as they arrive: no gap, and never more than the lead ahead of real time."""
-    start = arrivals[0].at
+    """Real time as they arrive: no gap, and never more than the lead ahead of real time. Real time is
+    the frames' typical (median) arrival against their 20 ms slots, so one late first frame on a busy
+    machine does not make the rest look early; a burst makes half of them early by half its length."""
     gaps = [b.at - a.at for a, b in itertools.pairwise(arrivals)]
     assert max(gaps) < MAX_GAP_S, f"a {max(gaps) * 1000:.0f} ms gap between frames"
-    ahead = max(i - (a.at - start) / FRAME_S for i, a in enumerate(arrivals))
+    offsets = [a.at - i * FRAME_S for i, a in enumerate(arrivals)]
+    typical = statistics.median(offsets)
+    ahead = max(typical - offset for offset in offsets) / FRAME_S
     assert ahead <= LEAD + 2, f"a burst {ahead:.1f} frames ahead of real time"
 
 
