@@ -269,16 +269,24 @@ async def _respond(call: TwilioCall | None, follows: int | None, make: Answer) -
 
 
 def _turn(request: web.Request, call: TwilioCall, heard: Callable[[], Awaitable[InputEvent]]) -> Answer:
-    """Make an answer from one caller turn: `heard()` is the input (e.g. a fetched recording)."""
+    """Make an answer from one caller turn: `heard()` is the input (e.g. a fetched recording). Input the
+    call cannot take now (over KORE_VOICE_TURNS_PER_MINUTE, or the bot still answering) is dropped and
+    the caller listened to again: an error page would make Twilio end the call."""
 
     async def make(answer: int) -> str:
-        with call.turn():
-            event = await heard()
-            phase = call.conversation.state.phase
-            if phase not in ("listening", "closed"):
-                raise ApiError(409, "not_listening", f"the call is not waiting for the caller ({phase})")
-            call.conversation.send(event)
-            result = await call.collect()
+        try:
+            with call.turn():
+                event = await heard()
+                phase = call.conversation.state.phase
+                if phase not in ("listening", "closed"):
+                    raise ApiError(409, "not_listening", f"the call is not waiting for the caller ({phase})")
+                call.conversation.send(event)
+                result = await call.collect()
+        except ApiError as exc:
+            if exc.code == "call_ended":
+                raise
+            log.warning("call %s: input dropped: %s", call.id, exc.message)
+            result = TurnResult(end=call.listening)
         return _render(request, call, result, answer)
 
     return make

@@ -138,6 +138,21 @@ async def test_with_twilio_speech_the_caller_is_heard_by_twilios_gather():
         assert "2,450.18" in state.last_prompt
 
 
+async def test_input_over_the_turn_limit_is_dropped_and_the_caller_heard_again(stub_requests):
+    async with stub_kore(stub_requests) as url:
+        settings = stub_settings(url, TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_AUTH_TOKEN=TOKEN,
+                                 KORE_VOICE_TURNS_PER_MINUTE="1")
+        async with running(settings) as client:
+            peer, sid = TwilioPeer(client), new_call_sid()
+            await start(peer, sid)
+            first = await peer.post(f"{peer.base}/twilio/gather?t=1", call_params(sid, Digits="3"))
+            listens_for_speech(await twiml(first), peer.base, 2)
+            flood = await peer.post(f"{peer.base}/twilio/gather?t=2", call_params(sid, Digits="4"))
+            assert listens_for_speech(await twiml(flood), peer.base, 3) is None  # no prompt: listening again
+            assert bot_saw(stub_requests, sid) == ["ON_CONNECT", "3"]
+            assert not call_of(peer, sid).ended
+
+
 @module_loop
 async def test_a_whole_call_speech_then_keys_then_goodbye(bank, recordings, recorded):
     sid = new_call_sid()
