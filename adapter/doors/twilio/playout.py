@@ -74,7 +74,13 @@ class Ticker:
                 self._deadline = self.clock()
             now = self.clock()
             for playout in list(self._busy):
-                if not await playout.tick(now):
+                try:
+                    busy = await playout.tick(now)
+                except Exception:  # one broken stream must not stop every call's audio
+                    log.exception("twilio playout %s failed; dropping its audio", playout.stream_sid)
+                    playout.close()
+                    busy = False
+                if not busy:
                     self._busy.discard(playout)
             deadline = self._deadline + self.period
             now = self.clock()
@@ -95,7 +101,7 @@ class Playout:
                  transport: asyncio.BaseTransport | None = None, lead_s: float = LEAD_S) -> None:
         self._ws = ws
         self._transport = transport
-        self._sid = stream_sid
+        self.stream_sid = stream_sid
         self._ticker = ticker
         self._lead_frames = round(lead_s / FRAME_S)
         self._queue: deque[bytes | int] = deque()  # frames, and prompt ids whose mark goes next
@@ -126,7 +132,7 @@ class Playout:
         self._queue.clear()
         self._awaiting.clear()
         self._played.set()
-        await self._send(clear_message(self._sid))
+        await self._send(clear_message(self.stream_sid))
 
     def echoed(self, name: str) -> int | None:
         """The prompt whose mark came back, or None for a mark that is not (or no longer) ours."""
@@ -167,10 +173,10 @@ class Playout:
             if isinstance(item, int):
                 name = mark_name(item)
                 self._awaiting[name] = item
-                await self._send(mark_message(self._sid, name))
+                await self._send(mark_message(self.stream_sid, name))
             else:
                 self._sent += 1
-                await self._send(media_message(self._sid, item))
+                await self._send(media_message(self.stream_sid, item))
         return bool(self._queue)
 
     async def _send(self, text: str) -> None:
@@ -179,5 +185,5 @@ class Playout:
         try:
             await self._ws.send_str(text)
         except ConnectionResetError:  # Twilio hung up mid-send; the socket's reader sees the close
-            log.info("twilio stream %s: closed while we were sending", self._sid)
+            log.info("twilio stream %s: closed while we were sending", self.stream_sid)
             self.close()

@@ -208,3 +208,27 @@ async def test_the_shared_ticker_paces_every_playout_to_the_end():
     assert sockets[0].events() == ["media"] * 10 + ["mark"]
     assert sockets[1].events() == ["media"] * 15 + ["mark"]
     assert [p.echoed("prompt-1") for p in playouts] == [1, 1]
+
+
+class BrokenSocket(Socket):
+    """A socket whose sends fail in a way nobody planned for, once the first frame is out."""
+
+    async def send_str(self, text: str) -> None:
+        if self.sent:
+            raise RuntimeError("a bug in the socket")
+        await super().send_str(text)
+
+
+async def test_one_broken_stream_does_not_stop_the_shared_ticker():
+    ticker = Ticker()
+    broken, good = BrokenSocket(), Socket()
+    running = asyncio.create_task(ticker.run())
+    try:
+        await Playout(broken, SID, ticker, lead_s=0.0).play(1, prompt(0.2))  # type: ignore[arg-type]
+        await Playout(good, SID, ticker).play(1, prompt(0.2))  # type: ignore[arg-type]
+        await asyncio.wait_for(good.marked.wait(), 5)
+        assert not running.done()
+    finally:
+        running.cancel()
+    assert broken.events() == ["media"]
+    assert good.events() == ["media"] * 10 + ["mark"]
