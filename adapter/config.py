@@ -95,6 +95,9 @@ class ServiceSettings:
     max_calls: int = 100  # live calls at once, all doors together
     call_idle_s: float = 300.0  # a request/response call nobody touches this long is hung up
     asr_processes: int | None = None  # recogniser worker processes; None: one per CPU for PocketSphinx
+    max_connections: int = 1000  # open HTTP connections at once (then 503 and close); `serve` only
+    header_timeout_s: float = 15.0  # to send a whole request head, from connecting or the previous answer
+    body_timeout_s: float = 60.0  # to send a whole request body, from its head
 
     @classmethod
     def read(cls, r: Reader) -> ServiceSettings:
@@ -114,6 +117,9 @@ class ServiceSettings:
             call_idle_s=r.number("KORE_VOICE_CALL_IDLE_SECONDS", 300.0, minimum=1.0),
             asr_processes=None if (r.text("KORE_VOICE_ASR_PROCESSES") or "auto") == "auto"
             else r.integer("KORE_VOICE_ASR_PROCESSES", 0),
+            max_connections=r.integer("KORE_VOICE_MAX_CONNECTIONS", 1000, minimum=1),
+            header_timeout_s=r.number("KORE_VOICE_HEADER_TIMEOUT_SECONDS", 15.0, minimum=0.1),
+            body_timeout_s=r.number("KORE_VOICE_BODY_TIMEOUT_SECONDS", 60.0, minimum=0.1),
         )
 
 
