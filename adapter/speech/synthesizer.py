@@ -1,4 +1,8 @@
-"""Text (plain, markdown or SSML) to audio in any output format, through a pool of TTS workers and a cache."""
+"""Text (plain, markdown or SSML) to audio in any output format, through a pool of TTS workers and a cache.
+
+Everything heavy runs off the event loop (espeak in the workers, resampling, encoding such as MP3
+through ffmpeg, the disk cache in a thread), so rendering one caller's prompt never stalls another's call.
+"""
 
 from __future__ import annotations
 
@@ -106,7 +110,7 @@ class Synthesizer:
 
     async def pcm(self, text: str, rate: int, voice: str | None = None) -> Pcm:
         """The prompt as PCM at `rate` (resampled once)."""
-        return resample(await self.speak(text, voice), rate)
+        return await asyncio.to_thread(resample, await self.speak(text, voice), rate)
 
     async def render(self, text: str, fmt: str = "wav16k", voice: str | None = None) -> bytes:
         """The prompt encoded in an output format (see adapter.audio.encode.FORMATS), cached."""
@@ -114,11 +118,11 @@ class Synthesizer:
             raise ValueError(f"unknown audio format {fmt!r}; use one of {', '.join(FORMATS)}")
         voice_id = self.resolve_voice(voice)
         key = cache_key(text, voice_id, self.settings.words_per_minute, self.settings.volume, fmt)
-        cached = self.cache.get(key)
+        cached = await self.cache.get(key)
         if cached is not None:
             return cached
-        audio = encode_audio(await self.speak(text, voice_id), fmt)
-        self.cache.put(key, audio)
+        audio = await asyncio.to_thread(encode_audio, await self.speak(text, voice_id), fmt)
+        await self.cache.put(key, audio)
         return audio
 
     async def prerender(self, texts: Iterable[str], formats: Iterable[str]) -> None:

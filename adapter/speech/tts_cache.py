@@ -1,11 +1,13 @@
 """Rendered prompts kept by size: a byte-bounded memory LRU in front of an optional disk tier.
 
 Prompt audio varies from 5 kB (a μ-law "yes") to megabytes (a long WAV menu), so the bound is
-bytes, not entries.
+bytes, not entries. The disk tier (reads, writes and the folder rescan that keeps its bound) runs in
+a worker thread: a slow disk must not stall every other call on the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import threading
@@ -99,7 +101,7 @@ class DiskCache:
 
 
 class PromptCache:
-    """Memory first, then disk (when configured); a disk hit is promoted to memory."""
+    """Memory first (on the loop: no I/O), then disk in a worker thread; a disk hit is promoted to memory."""
 
     def __init__(self, memory_bytes: int, disk: DiskCache | None = None) -> None:
         self.memory = MemoryCache(memory_bytes)
@@ -107,10 +109,10 @@ class PromptCache:
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: str) -> bytes | None:
+    async def get(self, key: str) -> bytes | None:
         value = self.memory.get(key)
         if value is None and self.disk is not None:
-            value = self.disk.get(key)
+            value = await asyncio.to_thread(self.disk.get, key)
             if value is not None:
                 self.memory.put(key, value)
         if value is None:
@@ -119,7 +121,7 @@ class PromptCache:
             self.hits += 1
         return value
 
-    def put(self, key: str, value: bytes) -> None:
+    async def put(self, key: str, value: bytes) -> None:
         self.memory.put(key, value)
         if self.disk is not None:
-            self.disk.put(key, value)
+            await asyncio.to_thread(self.disk.put, key, value)

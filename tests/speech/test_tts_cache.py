@@ -1,6 +1,7 @@
 """The prompt cache is bounded by bytes in memory and on disk."""
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -40,11 +41,41 @@ def test_disk_cache_survives_a_new_instance_and_evicts_oldest(tmp_path: Path):
     assert not list(tmp_path.glob("*.tmp"))
 
 
-def test_prompt_cache_promotes_disk_hits_and_counts(tmp_path: Path):
+async def test_prompt_cache_promotes_disk_hits_and_counts(tmp_path: Path):
     key = cache_key("Welcome", "gmw/en-us", 165, 1.0, "wav8k")
     assert key != cache_key("Welcome", "gmw/en-us", 165, 1.0, "ulaw8k")
-    PromptCache(1000, DiskCache(tmp_path, 1000)).put(key, b"audio")
+    await PromptCache(1000, DiskCache(tmp_path, 1000)).put(key, b"audio")
     cache = PromptCache(1000, DiskCache(tmp_path, 1000))
-    assert cache.get(key) == b"audio" and cache.memory.get(key) == b"audio"
-    assert cache.get("missing") is None
+    assert await cache.get(key) == b"audio" and cache.memory.get(key) == b"audio"
+    assert await cache.get("missing") is None
     assert (cache.hits, cache.misses) == (1, 1)
+
+
+class ThreadNotingDisk(DiskCache):
+    """A disk tier that notes which thread each read, write and folder rescan ran in."""
+
+    def __init__(self, root: Path, max_bytes: int) -> None:
+        super().__init__(root, max_bytes)
+        self.threads: set[int] = set()
+
+    def get(self, key: str) -> bytes | None:
+        self.threads.add(threading.get_ident())
+        return super().get(key)
+
+    def put(self, key: str, value: bytes) -> None:
+        self.threads.add(threading.get_ident())
+        super().put(key, value)
+
+    def _evict(self) -> None:
+        self.threads.add(threading.get_ident())
+        super()._evict()
+
+
+async def test_disk_reads_writes_and_rescans_run_off_the_event_loop_within_the_bound(tmp_path: Path):
+    disk = ThreadNotingDisk(tmp_path, max_bytes=100)
+    cache = PromptCache(1000, disk)
+    for i in range(5):
+        await cache.put(f"k{i}", bytes([i]) * 40)
+    assert await PromptCache(1000, disk).get("k4") == bytes([4]) * 40        # a disk hit
+    assert disk.threads and threading.get_ident() not in disk.threads
+    assert sum(p.stat().st_size for p in tmp_path.glob("*.audio")) <= 100
