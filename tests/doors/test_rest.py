@@ -250,8 +250,9 @@ async def test_one_turn_at_a_time(service):
     await keys(service, call["id"], "12345678#")
     slow = asyncio.create_task(keys(service, call["id"], "250#"))  # the bot takes 2 s to transfer
     rest_call = service.app[REST_CALLS].find(call["id"])
-    while not rest_call.busy:  # noqa: ASYNC110 (the server's state, seen from the test)
-        await asyncio.sleep(0.01)
+    async with asyncio.timeout(10):  # the turn has reached the server (bounded: a lost request fails here)
+        while not rest_call.busy:  # noqa: ASYNC110 (the server's state, seen from the test)
+            await asyncio.sleep(0.01)
     second = await keys(service, call["id"], "1")
     assert second.status == 429 and second.headers["Retry-After"] == "1"
     assert (await second.json())["error"]["code"] == "turn_in_progress"

@@ -302,16 +302,17 @@ async def test_a_malformed_message_closes_its_stream_and_hangs_up_its_call_only(
         for message, code, reason in bad:
             async with await call(service) as broken:
                 await broken.until(lambda p: p.frames > 0)  # its call is up: the welcome plays
+                uid = user_id(broken.call_sid)
+                conversation = service.app[CALLS].get(uid)
+                assert conversation is not None
                 if isinstance(message, dict):
                     message = json.dumps({"streamSid": broken.stream_sid, **message})
                 await (broken.ws.send_bytes if isinstance(message, bytes) else broken.ws.send_str)(message)
                 await broken.until(lambda p: p.closed, 10)
             assert (broken.close_code, broken.close_reason) == (code, reason)
-            uid = user_id(broken.call_sid)
-            for _ in range(100):  # the hang-up runs after the close handshake
-                if closures(simulator, uid):
-                    break
-                await asyncio.sleep(0.02)
+            # the hang-up runs after the close handshake: judge the call once its task has ended
+            # (start() hands back the running call's task; the registry lets go of it as that task ends)
+            await asyncio.wait_for(asyncio.shield(conversation.start()), 20)
             assert closures(simulator, uid) == 1 and service.app[CALLS].get(uid) is None
 
         await healthy.dtmf("1")
