@@ -3,6 +3,7 @@ the bot's audio of each turn saved as a WAV."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -12,6 +13,7 @@ from typing import Any
 import aiohttp
 
 from adapter.harness.call_script import CallScript, Expect, Step
+from adapter.speech.numbers import as_digits
 
 TURN_TIMEOUT_S = 120.0
 
@@ -52,14 +54,20 @@ class CallReport:
                 "turns": [asdict(t) for t in self.turns], "failures": self.failures}
 
 
-def _words(text: str) -> str:
-    return " ".join(text.lower().split())
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
+_WORD = re.compile(r"\w+")
+
+
+def normalised(text: str) -> str:
+    """A transcript as a script compares it: engines differ in case, punctuation and number forms
+    ("Check my balance." / "check my balance", "two four six eight" / "2468", "1,234" / "1234")."""
+    return " ".join(_WORD.findall(_THOUSANDS.sub("", as_digits(text.lower()))))
 
 
 def check(expect: Expect, transcript: str, texts: list[str], menu: list[str] | None, ended: bool) -> list[str]:
     """What the turn got wrong, one line each (nothing when every expectation held)."""
     failures = []
-    if expect.transcript is not None and _words(transcript) != _words(expect.transcript):
+    if expect.transcript is not None and normalised(transcript) != normalised(expect.transcript):
         failures.append(f"heard {transcript!r}, expected {expect.transcript!r}")
     said = " ".join(texts)
     if expect.bot is not None and not expect.bot.search(said):

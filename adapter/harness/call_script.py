@@ -16,7 +16,8 @@ Format (YAML):
       - send_digits: "3"
         expect: {end_of_call: true}         # the bot hung up or transferred
 
-`expect` keys: `transcript` (what the service heard, compared without case or extra spaces), `bot`,
+`expect` keys: `transcript` (what the service heard, compared without case, punctuation or number forms:
+"Check my balance." matches `check my balance`, "two four six eight" matches `2468`), `bot`,
 `menu`, `end_of_call` (true or false). Every key is optional.
 """
 
