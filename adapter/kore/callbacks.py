@@ -3,6 +3,11 @@
 `POST /kore/callback/{token}` (or `/kore/callback` with `Authorization: Bearer <token>`). Kore
 documents no callback authentication (specs §5.2), so the unguessable KORE_CALLBACK_TOKEN is the
 guard. Answers come at once; delivery into the call's inbox never waits for the call.
+
+Kore's documented v2 callback is only `{"data": [...], "_v": "v2"}`, without `to` (§5.1). A callback
+goes to the call its `to` names; without `to`, to the call its `from` names, else to the one call
+waiting for the bot, if exactly one is. A well-formed callback that reaches no call is answered 202
+and logged: Kore documents no retry policy, and retrying could never deliver it.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from aiohttp import web
 
 from adapter.config_reader import Secret
 from adapter.kore.errors import KoreBadResponse
-from adapter.kore.replies import BotMessage, BotReply, parse_body
+from adapter.kore.replies import BotBody, BotMessage, BotReply, parse_body, unseen
 from adapter.kore.webhook_url import Version
 
 log = logging.getLogger(__name__)
@@ -40,12 +45,16 @@ class CallInbox(Protocol):
     def deliver(self, user_id: str, reply: BotReply) -> bool:
         """Queue a reply for the call without waiting; False if the call is gone."""
 
+    def awaiting_reply(self) -> list[str]:
+        """The live calls waiting for the bot's answer to a turn."""
+
 
 class MemoryInbox:
     """A `CallInbox` of asyncio queues, for one process and for tests."""
 
     def __init__(self) -> None:
         self._queues: dict[str, asyncio.Queue[BotReply]] = {}
+        self.awaiting: set[str] = set()  # calls that asked the bot and have not heard back
 
     def open(self, user_id: str) -> None:
         self._queues.setdefault(user_id, asyncio.Queue())
@@ -61,7 +70,11 @@ class MemoryInbox:
         if queue is None:
             return False
         queue.put_nowait(reply)
+        self.awaiting.discard(user_id)
         return True
+
+    def awaiting_reply(self) -> list[str]:
+        return [user_id for user_id in self.awaiting if user_id in self._queues]
 
     async def get(self, user_id: str) -> BotReply:
         return await self._queues[user_id].get()
@@ -103,20 +116,16 @@ class ReplyRouter:
         """Accept one callback body; returns the call's user id.
 
         Raises:
-            KoreBadResponse: the body is not a v1/v2 callback or names no recipient.
-            LookupError: no live call has that user id.
+            KoreBadResponse: the body is not a v1/v2 callback.
+            LookupError: no live call is the recipient (the message says why).
         """
         parsed = parse_body(self.version, body)
-        user_id = parsed.user_id
-        if user_id is None:
-            raise KoreBadResponse('callback has no "to" naming the caller')
-        if not self.inbox.accepts(user_id):
-            self.forget(user_id)
-            raise LookupError(user_id)
+        user_id = self._recipient(parsed)
+        seen = self._seen.setdefault(user_id, deque(maxlen=SEEN_PER_CALL))
         pending = self._pending.setdefault(user_id, _Pending())
-        for message in parsed.messages:
-            if self._is_duplicate(user_id, message):
-                continue
+        fresh = unseen(parsed.messages, seen)
+        seen.extend(m.message_id for m in fresh if m.message_id is not None)
+        for message in fresh:
             self._arrivals += 1
             pending.messages.append((self._arrivals, message))
         pending.end_of_task = pending.end_of_task or parsed.end_of_task
@@ -131,14 +140,19 @@ class ReplyRouter:
         self._pending.pop(user_id, None)
         self._seen.pop(user_id, None)
 
-    def _is_duplicate(self, user_id: str, message: BotMessage) -> bool:
-        if message.message_id is None:
-            return False
-        seen = self._seen.setdefault(user_id, deque(maxlen=SEEN_PER_CALL))
-        if message.message_id in seen:
-            return True
-        seen.append(message.message_id)
-        return False
+    def _recipient(self, parsed: BotBody) -> str:
+        if parsed.user_id is not None:
+            if self.inbox.accepts(parsed.user_id):
+                return parsed.user_id
+            self.forget(parsed.user_id)
+            raise LookupError(f"no live call has the user id {parsed.user_id}")
+        if parsed.sender is not None and self.inbox.accepts(parsed.sender):
+            return parsed.sender
+        awaiting = self.inbox.awaiting_reply()
+        if len(awaiting) == 1:
+            return awaiting[0]
+        raise LookupError(f'the callback has no "to" and {len(awaiting)} calls are waiting for the bot: '
+                          "use KORE_MODE=sync, or make the bot's callbacks carry the user id")
 
     def _flush(self, user_id: str) -> None:
         pending = self._pending.pop(user_id, None)
@@ -164,6 +178,10 @@ def _order_key(item: tuple[int, BotMessage]) -> tuple[float, int]:
 def add_callback_routes(app: web.Application, router: ReplyRouter, token: Secret) -> None:
     """Mount the receiver on `app`: `POST /kore/callback/{token}` and `POST /kore/callback`."""
     expected = token.reveal().encode()
+    if router.version == "v2":
+        log.warning("KORE_MODE=async with webhook v2: Kore documents v2 callbacks without the user id, so a "
+                    "callback without \"to\" reaches a call only while exactly one call waits for the bot. For "
+                    "concurrent calls use KORE_MODE=sync (polling) unless the bot's callbacks carry the user id")
 
     async def receive(request: web.Request) -> web.Response:
         given = request.match_info.get("token") or _bearer(request.headers.get("Authorization", ""))
@@ -175,8 +193,9 @@ def add_callback_routes(app: web.Application, router: ReplyRouter, token: Secret
         except (ValueError, KoreBadResponse) as exc:
             reason = exc.reason if isinstance(exc, KoreBadResponse) else "the body is not JSON"
             return _error(400, "malformed", reason)
-        except LookupError:
-            return _error(404, "unknown_call", "no live call has this user id")
+        except LookupError as exc:
+            log.warning("dropped a bot callback: %s", exc)
+            return web.json_response({"status": "ignored", "reason": str(exc)}, status=202)
         return web.json_response({"status": "ok", "to": user_id})
 
     app.router.add_post(f"{CALLBACK_PATH}/{{token}}", receive)

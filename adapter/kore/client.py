@@ -2,7 +2,9 @@
 
 One `KoreClient` per process over the process's keep-alive `aiohttp.ClientSession`. Each turn has a
 deadline (KORE_TURN_DEADLINE_SECONDS, below Kore's 15 s); 429, 502/503 and connection failures are
-retried with backoff inside it, other failures are not. v2 `pollId`s are followed until done.
+retried with backoff inside it, at most RETRY_MAX_COUNT times, other failures are not. A bot's
+`Retry-After` is obeyed only within [RETRY_BASE_S, what is left of the deadline]: `0` or a negative
+value must not turn retries into a flood. v2 `pollId`s are followed until done.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from adapter.kore.errors import (
 )
 from adapter.kore.jwt_auth import TokenMinter
 from adapter.kore.payloads import CallInfo, InputMeta, PayloadBuilder
-from adapter.kore.replies import BotBody, BotMessage, BotReply, parse_body
+from adapter.kore.replies import BotBody, BotReply, parse_body, unseen
 from adapter.kore.settings import KoreSettings
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 POLL_DELAYS_S = (0.5, 1.0, 1.0, 2.0)
 RETRY_BASE_S = 0.25
 RETRY_MAX_S = 2.0
+RETRY_MAX_COUNT = 4
 
 Sleep = Callable[[float], Awaitable[None]]
 SPEECH = InputMeta()  # the default: recognized speech, confidence unknown
@@ -63,6 +66,7 @@ class KoreClient:
         self._async = settings.mode == "async"
         self._deadline_s = settings.turn_deadline_s
         self._welcome_text = settings.welcome_text
+        self._max_answer_bytes = settings.max_answer_bytes
         self._session = session
         self._clock = clock
         self._sleep = sleep
@@ -115,7 +119,8 @@ class KoreClient:
         delays = iter(POLL_DELAYS_S)
         received = False
         while True:
-            fresh = _unseen(answer.messages, seen)
+            fresh = unseen(answer.messages, seen)
+            seen.update(m.message_id for m in fresh if m.message_id is not None)
             received = received or bool(fresh)
             if fresh or not answer.poll_id:
                 yield BotReply.from_messages(fresh, end_of_task=answer.end_of_task,
@@ -146,11 +151,11 @@ class KoreClient:
             try:
                 return await self._once(method, url, call, body, deadline)
             except KoreError as exc:
-                if not exc.retryable:
+                if not exc.retryable or attempt >= RETRY_MAX_COUNT:
                     raise
                 delay = min(RETRY_MAX_S, RETRY_BASE_S * 2 ** attempt)
                 if isinstance(exc, KoreRateLimited) and exc.retry_after is not None:
-                    delay = exc.retry_after
+                    delay = max(RETRY_BASE_S, exc.retry_after)
                 if self._clock() + delay >= deadline:
                     raise
                 log.info("call %s: retrying in %.2f s: %s", call.user_id, delay, exc)
@@ -170,7 +175,7 @@ class KoreClient:
         try:
             async with self._session.request(method, url, data=data, headers=headers,
                                              timeout=aiohttp.ClientTimeout(total=remaining)) as resp:
-                raw = await resp.read()
+                raw = await _read_capped(resp, self._max_answer_bytes)
                 status, content_type = resp.status, resp.content_type
                 retry_after = resp.headers.get("Retry-After")
         except TimeoutError:
@@ -193,6 +198,19 @@ class KoreClient:
         return parse_body(self._webhook.version, parsed)
 
 
+async def _read_capped(resp: aiohttp.ClientResponse, cap: int) -> bytes:
+    """The body, read a chunk at a time and never more than `cap` bytes of it (then `KoreBadResponse`)."""
+    if (resp.content_length or 0) > cap:
+        raise KoreBadResponse(f"{resp.status} answer of {resp.content_length} bytes is over the {cap} byte limit",
+                              status=resp.status)
+    body = bytearray()
+    while chunk := await resp.content.read(cap + 1 - len(body)):
+        body += chunk
+        if len(body) > cap:
+            raise KoreBadResponse(f"{resp.status} answer is over the {cap} byte limit", status=resp.status)
+    return bytes(body)
+
+
 async def _collect(stream: AsyncIterator[BotReply]) -> BotReply:
     """All batches of a turn as one reply (menu digits numbered across the whole turn)."""
     replies = [reply async for reply in stream]
@@ -201,18 +219,6 @@ async def _collect(stream: AsyncIterator[BotReply]) -> BotReply:
     messages = [m for reply in replies for m in reply.messages]
     return BotReply.from_messages(messages, end_of_task=any(r.end_of_task for r in replies),
                                   pending=replies[-1].pending)
-
-
-def _unseen(messages: tuple[BotMessage, ...], seen: set[str]) -> list[BotMessage]:
-    """Messages not delivered yet this turn: Kore may repeat a `messageId` across polls (specs §9)."""
-    fresh = []
-    for message in messages:
-        if message.message_id is not None:
-            if message.message_id in seen:
-                continue
-            seen.add(message.message_id)
-        fresh.append(message)
-    return fresh
 
 
 def _one_line(exc: BaseException) -> str:

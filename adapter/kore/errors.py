@@ -1,39 +1,62 @@
 """Typed Kore.ai failures: one class per documented error (specs/kore-webhook.md §6.1), each with `retryable`.
 
-Messages are one line, name what to check, and never contain tokens, secrets or request bodies.
+Every error has two texts. `detail` (also `str(error)`) is for the log: one line naming what to
+check, with anything token-like redacted, since a bot may echo our `Authorization` header back in its
+error text. `public` is for callers: short and generic, without the bot's words, address or tokens.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import time
+from email.utils import parsedate_to_datetime
 from typing import Any
+
+# A JWT (three base64url parts, the first one a JSON header) or a bearer credential.
+_TOKEN_LIKE = re.compile(r"\beyJ[\w-]*\.[\w-]+\.[\w-]*|(?<=bearer )\S+", re.I)
+REDACTED = "[redacted]"
+# RFC 9110 delta-seconds is ASCII digits; a sign and a fraction are tolerated, `nan` and `1_0` are not.
+_DELTA_SECONDS = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+
+
+def redact(text: str) -> str:
+    """`text` on one line with JWTs and bearer credentials replaced by "[redacted]"."""
+    return _TOKEN_LIKE.sub(REDACTED, " ".join(text.split()))
 
 
 class KoreError(Exception):
     """A failed exchange with the Kore.ai Webhook channel."""
 
     retryable = False
+    public = "the bot could not answer"
 
     def __init__(self, reason: str, *, status: int | None = None, trace: str | None = None) -> None:
-        self.reason = reason
+        self.reason = redact(reason)
         self.status = status
         self.trace = trace
         where = f" [{trace}]" if trace else ""
-        super().__init__(f"Kore.ai: {reason}{where}")
+        self.detail = f"Kore.ai: {self.reason}{where}"
+        super().__init__(self.detail)
 
 
 class KoreAuthError(KoreError):
     """401: bad signature, wrong `appId`, expired token, JTI replay, or the channel is not enabled."""
 
+    public = "the bot refused the call"
+
 
 class KoreAnonymousNotAllowed(KoreError):
     """412: the bot does not accept anonymous users (§6.1, BOTIUM README)."""
+
+    public = "the bot refused the call"
 
 
 class KoreRateLimited(KoreError):
     """429: over Kore's per-user rate limit (60 requests a minute, §6.3)."""
 
     retryable = True
+    public = "the bot is busy"
 
     def __init__(self, reason: str, *, status: int | None = 429, trace: str | None = None,
                  retry_after: float | None = None) -> None:
@@ -56,6 +79,8 @@ class KoreNotFound(KoreError):
 class KoreBotTimeout(KoreError):
     """504: Kore gave up on the bot (its 15 s limit); resending would repeat the caller's turn."""
 
+    public = "the bot did not answer in time"
+
 
 class KoreServerError(KoreError):
     """Any other 5xx; 502 and 503 (gateway trouble, nothing processed) are worth a retry."""
@@ -69,14 +94,19 @@ class KoreUnavailable(KoreError):
     """No HTTP answer at all: connection refused or reset."""
 
     retryable = True
+    public = "the bot is unavailable"
 
 
 class KoreTimeout(KoreError):
     """The turn's deadline passed before Kore answered."""
 
+    public = "the bot did not answer in time"
+
 
 class KoreBadResponse(KoreError):
-    """Kore answered with a body we cannot read (not JSON, or not the documented shape)."""
+    """Kore answered with a body we cannot read (not JSON, not the documented shape, or too big)."""
+
+    public = "the bot's answer could not be read"
 
 
 _HINTS = {
@@ -98,7 +128,7 @@ def error_from_response(status: int, body: str, *, retry_after: str | None = Non
     if status == 412:
         return KoreAnonymousNotAllowed(reason, status=status, trace=trace)
     if status == 429:
-        return KoreRateLimited(reason, trace=trace, retry_after=_seconds(retry_after))
+        return KoreRateLimited(reason, trace=trace, retry_after=retry_after_seconds(retry_after))
     if status == 400 and msg and msg.lower() == "no data found":
         return KorePollExpired(f"{reason} (the poll id was already consumed)", status=status, trace=trace)
     if status == 400:
@@ -128,8 +158,20 @@ def _kore_message(body: str) -> tuple[str | None, str | None]:
     return None, trace
 
 
-def _seconds(value: str | None) -> float | None:
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """`Retry-After` as seconds from now: delta-seconds or an HTTP date (RFC 9110 §10.2.3).
+
+    None when absent or unreadable (`nan`, `1_0`, garbage): the caller uses its own backoff. Negative
+    values and past dates give 0, a number too big for a float infinity; the caller clamps the
+    result to its own bounds.
+    """
+    value = (value or "").strip()
+    if _DELTA_SECONDS.fullmatch(value):
+        return max(0.0, float(value))
     try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None  # an HTTP date: fall back to our own backoff
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))

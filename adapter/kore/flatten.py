@@ -3,6 +3,12 @@
 A message's `val` may be plain text, an object, a JSON string, or (v1) an HTML-escaped JSON string.
 It flattens to the text to show, the text to speak (`speech_hint` preferred), its selectable options
 (buttons, quick replies, list and carousel items) and the custom `voice` object, if any.
+
+Kore's own templates are read as the SDKs read them. Any other JSON a bot designer puts in a channel
+override (LivePerson-style `RichContentEvent`/`ContentEvent`, nested `vertical`/`accordion`/`button`
+elements, specs §4.1) is walked in document order: its `text`, `title`, `subtitle` and `message`
+strings are said and its buttons (a title plus a postback, `publishText` or payload) become options,
+so no reply is silently empty.
 """
 
 from __future__ import annotations
@@ -18,6 +24,9 @@ from adapter.speech.plain_text import plain_text, spoken_text
 
 # Buttons a caller cannot "press" by voice or keypad: they open a page or dial from a handset.
 _NOT_SELECTABLE = ("web_url", "url", "phone_number")
+# Strings of an unknown JSON template that are meant to be read, and keys never read as content.
+_SAID_KEYS = ("text", "title", "subtitle", "message")
+_NOT_CONTENT = ("voice", "allPostbackButtons", "speech_hint")
 # v1 renders a confirmation node as "question\nYes, No, " (BOTIUM fixtures, §4.1).
 _CONFIRMATION = re.compile(r"\n((?:[^,\n]+,[ \t]*){2,})$")
 
@@ -83,7 +92,52 @@ def _flatten_object(obj: Mapping[str, Any]) -> Flat:
                          for e in elements)
     hint = _first_text(payload.get("speech_hint"), obj.get("speech_hint"))
     voice = obj.get("voice") if isinstance(obj.get("voice"), Mapping) else None
-    return Flat(plain_text(text), spoken_text(hint or text), _options(payload, elements), voice)
+    options = _options(payload, elements)
+    if not (text or options):
+        said: list[str] = []
+        found: list[Option] = []
+        _walk(obj, said, found)
+        text, options = "\n".join(said), tuple(found)
+    return Flat(plain_text(text), spoken_text(hint or text), options, voice)
+
+
+def _walk(node: Any, said: list[str], options: list[Option]) -> None:
+    """Collect an unknown template's readable strings and buttons, in document order."""
+    if isinstance(node, list):
+        for item in node:
+            _walk(item, said, options)
+        return
+    if not isinstance(node, Mapping):
+        return
+    if _is_button(node):
+        option = _button_option(node)
+        if option is not None:
+            options.append(option)
+        return  # a link or dial button: nothing a caller can choose
+    for key, value in node.items():
+        if key in _SAID_KEYS and isinstance(value, str):
+            if value.strip():
+                said.append(html.unescape(value))  # channel overrides are often escaped twice
+        elif key not in _NOT_CONTENT:
+            _walk(value, said, options)
+
+
+def _is_button(node: Mapping[str, Any]) -> bool:
+    return (node.get("type") in ("button", "postback", *_NOT_SELECTABLE) or "click" in node
+            or "content_type" in node or isinstance(node.get("payload"), (str, int, float)))
+
+
+def _button_option(button: Mapping[str, Any]) -> Option | None:
+    """A button a caller can press: a title and what it sends (payload, value or `publishText`)."""
+    title = _first_text(button.get("title"))
+    if not title or button.get("type") in _NOT_SELECTABLE:
+        return None
+    actions = _mapping(button.get("click")).get("actions")
+    published = [a.get("text") for a in actions or () if isinstance(a, Mapping) and a.get("type") == "publishText"]
+    back = _first_text(button.get("payload"), button.get("value"), *published)
+    if not back and button.get("type") == "postback":
+        back = title
+    return Option(plain_text(html.unescape(title)), back) if back else None
 
 
 def _options(payload: Mapping[str, Any], elements: list[Mapping[str, Any]]) -> tuple[Option, ...]:

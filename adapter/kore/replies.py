@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +53,7 @@ class BotBody:
     poll_id: str | None = None  # v2: more to poll for (also set while `"status": "Inprogress"`)
     end_of_task: bool = False
     user_id: str | None = None  # `to`: the caller the message is for
+    sender: str | None = None  # `from`: usually the bot's stream id
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,11 @@ class BotReply:
     pending: bool = False
     messages: tuple[BotMessage, ...] = ()
 
+    @property
+    def empty(self) -> bool:
+        """Nothing to say, nothing to do and nothing more to come: the caller is listened to at once."""
+        return not self.prompts and self.action is None and not self.pending
+
     @classmethod
     def from_messages(cls, messages: Iterable[BotMessage], *, end_of_task: bool = False,
                       pending: bool = False) -> BotReply:
@@ -87,6 +93,9 @@ class BotReply:
             if message.type == "event":
                 continue
             flat = flatten(message.val)
+            if not (flat.speech or flat.options or flat.voice):
+                log.warning("the bot's %s message %s has nothing a voice channel can say (%s)", message.type,
+                            message.message_id or "", type(message.val).__name__)
             speech = flat.speech
             for option in flat.options:
                 if len(options) == len(MENU_KEYS):
@@ -112,13 +121,19 @@ class BotReply:
 
 
 def parse_body(version: Version, body: Any) -> BotBody:
-    """Read a v1 (`text`) or v2 (`data[]`) body; raises `KoreBadResponse` for other shapes."""
+    """Read a v1 (`text`) or v2 (`data[]`) body; raises `KoreBadResponse` for other shapes.
+
+    Either field is read whatever the version (the version's own first): bots and gateways mix them,
+    and a reply read as nothing would leave the caller in silence.
+    """
     if not isinstance(body, Mapping):
         raise KoreBadResponse("the JSON body is not an object")
     end_of_task = body.get("endOfTask") is True
-    user_id = _user_id(body.get("to"))
-    if version == "v1":
-        return BotBody(_v1_messages(body.get("text")), end_of_task=end_of_task, user_id=user_id)
+    user_id, sender = _user_id(body.get("to")), _user_id(body.get("from"))
+    fields = ("text", "data") if version == "v1" else ("data", "text")
+    field = next((f for f in fields if body.get(f) is not None), "data")
+    if field == "text":
+        return BotBody(_v1_messages(body["text"]), _str(body.get("pollId")), end_of_task, user_id, sender)
     data = body.get("data", [])
     if not isinstance(data, list) or not all(isinstance(item, Mapping) for item in data):
         raise KoreBadResponse("the body's data is not a list of messages")
@@ -128,7 +143,17 @@ def parse_body(version: Version, body: Any) -> BotBody:
         for item in data
     )
     end_of_task = end_of_task or any(item.get("endOfTask") is True for item in data)
-    return BotBody(messages, _str(body.get("pollId")), end_of_task, user_id)
+    return BotBody(messages, _str(body.get("pollId")), end_of_task, user_id, sender)
+
+
+def unseen(messages: Iterable[BotMessage], seen: Collection[str]) -> list[BotMessage]:
+    """The messages whose `messageId` is not in `seen`.
+
+    Kore may deliver a message again in a later poll or callback (specs §9), but messages of one
+    body may share an id (Kore's own language-change sample does): callers add a body's ids to
+    `seen` only after filtering the whole body.
+    """
+    return [m for m in messages if m.message_id is None or m.message_id not in seen]
 
 
 def _v1_messages(text: Any) -> tuple[BotMessage, ...]:

@@ -24,6 +24,8 @@ Mode = Literal["sync", "async"]
 MAX_TURN_DEADLINE_S = 14.0
 # The async receiver's path token must not be guessable (§5.2: Kore documents no callback auth).
 MIN_CALLBACK_TOKEN_CHARS = 16
+# The bot's answers are a few kilobytes; a bigger one is a fault, never read whole into memory.
+DEFAULT_MAX_ANSWER_BYTES = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,7 @@ class KoreSettings:
     turn_deadline_s: float = 12.0
     welcome_text: str = "Hi"  # v1 has no ON_CONNECT event: the seed's `session.new: true` + "Hi"
     version: Version | None = None  # KORE_WEBHOOK_VERSION; None = inferred from the URL
+    max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES  # a bigger answer from the bot is an error
 
     @property
     def embedded(self) -> bool:
@@ -81,6 +84,7 @@ class KoreSettings:
             turn_deadline_s=deadline,
             welcome_text=r.text("KORE_WELCOME_TEXT") or "Hi",
             version=version,
+            max_answer_bytes=r.integer("KORE_MAX_ANSWER_BYTES", DEFAULT_MAX_ANSWER_BYTES, minimum=1024),
         )
         if webhook is not None:
             settings.check_credentials()

@@ -92,15 +92,58 @@ async def test_a_bad_or_missing_token_is_401(receiver, timers, path, headers):
     assert timers.pending == []
 
 
-async def test_an_unknown_call_is_404(receiver):
+async def test_a_callback_for_a_call_that_is_gone_is_accepted_and_dropped(receiver, inbox, timers, caplog):
+    """Kore documents no retry policy: an error status could only make it resend what nobody can hear."""
     status, body = await post(receiver, {"to": "call-gone", "data": [item("Hi.", "2026-01-01T00:00:01Z")]})
-    assert (status, body) == (404, {"error": {"code": "unknown_call", "message": "no live call has this user id"}})
+    assert (status, body) == (202, {"status": "ignored", "reason": "no live call has the user id call-gone"})
+    assert timers.pending == [] and inbox.waiting(USER) == 0
+    assert "dropped a bot callback: no live call has the user id call-gone" in caplog.text
+
+
+async def test_a_documented_v2_callback_without_to_goes_to_the_one_call_waiting(receiver, inbox, timers):
+    inbox.awaiting.add(USER)
+    status, body = await post(receiver, {"data": [{"type": "text", "val": "Please provide your account number",
+                                                   "createdOn": "2021-10-11T13:44:34.675Z"}], "_v": "v2"})
+    assert (status, body) == (200, {"status": "ok", "to": USER})
+    timers.fire()
+    assert (await inbox.get(USER)).prompts == ("Please provide your account number.",)
+    assert inbox.awaiting_reply() == []
+
+
+async def test_a_callback_without_to_is_routed_by_from_when_it_names_a_call(receiver, inbox, timers):
+    status, _ = await post(receiver, {"from": USER, "data": [item("Hi.", "2026-01-01T00:00:01Z")]})
+    assert status == 200
+    timers.fire()
+    assert (await inbox.get(USER)).prompts == ("Hi.",)
+
+
+@pytest.mark.parametrize("waiting", [0, 2])
+async def test_a_callback_without_to_and_no_single_call_waiting_is_dropped_with_a_warning(
+        receiver, inbox, timers, caplog, waiting):
+    for user in ("call-0001", "call-0002")[:waiting]:
+        inbox.open(user)
+        inbox.awaiting.add(user)
+    status, body = await post(receiver, {"data": [item("Hi.", "2026-01-01T00:00:01Z")], "_v": "v2"})
+    assert status == 202 and body["status"] == "ignored"
+    assert f'the callback has no "to" and {waiting} calls are waiting for the bot: use KORE_MODE=sync' in caplog.text
+    assert timers.pending == []
+
+
+def test_async_v2_start_up_warns_that_concurrent_calls_need_sync_mode(caplog):
+    add_callback_routes(web.Application(), ReplyRouter(MemoryInbox()), TOKEN)
+    assert "For concurrent calls use KORE_MODE=sync (polling)" in caplog.text
+
+
+async def test_messages_sharing_an_id_in_one_callback_are_all_delivered(receiver, inbox, timers):
+    await post(receiver, {"to": USER, "data": [item("Idioma cambiado.", "2026-01-01T00:00:01Z", "ms-lang"),
+                                               item("¿En qué puedo ayudarle?", "2026-01-01T00:00:02Z", "ms-lang")]})
+    timers.fire()
+    assert (await inbox.get(USER)).prompts == ("Idioma cambiado.", "¿En qué puedo ayudarle?")
 
 
 @pytest.mark.parametrize("raw,message", [
     (b"{not json", "the body is not JSON"),
     (b'["a list"]', "the JSON body is not an object"),
-    (b'{"data": [{"type": "text", "val": "Hi."}]}', 'callback has no "to" naming the caller'),
     (b'{"to": "call-0001", "data": "nope"}', "the body's data is not a list of messages"),
 ])
 async def test_a_malformed_callback_is_400(receiver, raw, message):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import socket
 
@@ -428,3 +429,39 @@ def test_a_client_needs_a_bot_url():
 
     with pytest.raises(ConfigError, match="KORE_WEBHOOK_URL is not set"):
         KoreClient(KoreSettings(), session=None)  # type: ignore[arg-type]
+
+
+async def test_messages_sharing_an_id_in_one_body_are_all_spoken(stub_server, make_client):
+    """Kore's language-change sample sends several messages of one answer under one messageId."""
+    same = {"type": "text", "messageId": "ms-lang", "createdOn": "2026-01-01T00:00:00.000Z"}
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response({"data": [{**same, "val": "Language changed."},
+                                           {**same, "val": "How can I help?"}], "_v": "v2"})
+
+    url = await stub_server(handler)
+    assert (await make_client(url).send_text(CALL, "español")).prompts == ("Language changed.", "How can I help?")
+
+
+async def test_a_v2_answer_carrying_text_instead_of_data_is_spoken(stub_server, make_client):
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response({"text": ["Your balance is $12."], "_v": "v2", "endOfTask": True})
+
+    url = await stub_server(handler)
+    assert (await make_client(url).send_text(CALL, "balance")).prompts == ("Your balance is $12.",)
+
+
+async def test_a_rich_content_override_is_spoken_with_its_buttons_as_the_menu(stub_server, make_client):
+    rich = {"type": "RichContentEvent", "content": {"type": "vertical", "elements": [
+        {"type": "text", "text": "You have 8,117 points."},
+        {"type": "button", "title": "Redeem points",
+         "click": {"actions": [{"type": "publishText", "text": "Redeem points"}]}}]}}
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response({"data": [{"type": "text", "val": json.dumps(rich), "messageId": "ms-1"}],
+                                  "_v": "v2"})
+
+    url = await stub_server(handler)
+    reply = await make_client(url).send_text(CALL, "points")
+    assert reply.prompts == ("You have 8,117 points. For Redeem points, press 1.",)
+    assert reply.menu == Menu((MenuOption("1", "Redeem points", "Redeem points"),))

@@ -17,6 +17,8 @@ from adapter.kore.errors import (
     KoreRateLimited,
     KoreServerError,
     error_from_response,
+    redact,
+    retry_after_seconds,
 )
 
 
@@ -58,6 +60,26 @@ def test_error_classes(status, body, cls, message, retryable):
     assert error.status == status
 
 
-def test_retry_after_seconds_are_kept_and_dates_ignored():
+def test_retry_after_seconds_are_kept():
     assert error_from_response(429, "", retry_after="3").retry_after == 3.0
-    assert error_from_response(429, "", retry_after="Wed, 21 Oct 2026 07:28:00 GMT").retry_after is None
+
+
+NOW = 1_790_000_000.0  # 2026-09-21T...Z
+
+
+@pytest.mark.parametrize("value,seconds", [
+    ("3", 3.0), (" 2.5 ", 2.5), ("0", 0.0), ("-4", 0.0), ("9" * 5000, float("inf")),
+    ("Mon, 21 Sep 2026 14:13:40 GMT", 20.0), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
+    ("nan", None), ("inf", None), ("1e999", None), ("1_0", None), ("１０", None), ("soon", None),
+    ("Mon, 21 Sep 2026 14:13:40", None), ("", None), (None, None),
+])
+def test_retry_after_is_delta_seconds_or_an_http_date(value, seconds):
+    assert retry_after_seconds(value, now=NOW) == seconds
+
+
+def test_errors_redact_tokens_and_keep_a_generic_public_text():
+    jwt_like = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjYWxsLTEifQ.c2lnbmF0dXJl"
+    error = error_from_response(502, kore(f"proxy said: Authorization: bearer {jwt_like} at 10.0.0.7", 502))
+    assert jwt_like not in str(error) and "bearer [redacted] at 10.0.0.7" in error.detail
+    assert error.public == "the bot could not answer"
+    assert redact(f"token {jwt_like}\nnext") == "token [redacted] next"

@@ -107,3 +107,47 @@ def test_unknown_shapes_say_nothing():
 def test_the_voice_payload_is_carried_and_arrays_are_merged():
     flat = flatten('[{"text": "Bye"}, {"voice": {"action": "hangup"}}]')
     assert flat == Flat("Bye", "Bye.", (), {"action": "hangup"})
+
+
+# A Webhook-channel override in LivePerson's structured-content shape, as Kore passes it through (v1:
+# HTML-escaped, strings inside escaped once more); the same shape as BOTIUM's richElements fixtures.
+RICH_CONTENT = {"type": "RichContentEvent", "content": {"type": "vertical", "elements": [
+    {"type": "vertical", "elements": [{"type": "vertical", "elements": [
+        {"type": "text", "text": "Reward points", "style": {"size": "small", "color": "#666666"}},
+        {"type": "text", "text": "12,345", "tooltip": "12,345", "style": {"bold": True}}]}]},
+    {"type": "accordion", "text": "Cards earning points", "elements": [{"type": "vertical", "elements": [
+        {"type": "text", "text": "Rewards Card &amp; Co - 1234", "style": {"size": "small"}}]}]},
+    {"type": "button", "title": "Redeem points", "tooltip": "Redeem points",
+     "click": {"actions": [{"type": "publishText", "text": "redeem"}]}},
+    {"type": "button", "title": "Open the web site", "click": {"actions": [
+        {"type": "link", "uri": "app://home", "web": {"uri": "https://example.com/points"}}]}},
+    {"type": "button", "title": "Something else", "click": {"actions": [{"type": "publishText",
+                                                                          "text": "Something else"}]}}]}}
+
+
+def test_rich_content_event_is_said_in_order_and_its_buttons_are_the_menu():
+    flat = flatten(escaped(RICH_CONTENT))
+    assert flat.text == "Reward points\n12,345\nCards earning points\nRewards Card & Co - 1234"
+    assert flat.speech == "Reward points. 12,345. Cards earning points. Rewards Card & Co - 1234."
+    assert flat.options == (Option("Redeem points", "redeem"), Option("Something else", "Something else"))
+
+
+def test_content_event_quick_replies_are_options():
+    val = {"type": "ContentEvent", "contentType": "text/plain", "message": "Credit card or bank account?",
+           "quickReplies": {"type": "quickReplies", "replies": [
+               {"type": "button", "title": "Credit card", "click": {"actions": [{"type": "publishText",
+                                                                                  "text": "Credit card"}]}},
+               {"type": "button", "title": "Bank account", "click": {"actions": [{"type": "publishText",
+                                                                                   "text": "Bank account"}]}}]}}
+    flat = flatten(val)
+    assert flat.speech == "Credit card or bank account?"
+    assert flat.options == (Option("Credit card", "Credit card"), Option("Bank account", "Bank account"))
+
+
+def test_any_other_json_template_says_its_titles_and_offers_its_payload_buttons():
+    val = {"kind": "advanced", "header": {"title": "Your accounts"},
+           "rows": [{"title": "Savings", "subtitle": "ending 3984", "image_url": "https://x/s.png"},
+                    {"title": "Open an account", "payload": "open-account"}]}
+    flat = flatten(val)
+    assert flat.speech == "Your accounts. Savings. ending 3984."
+    assert flat.options == (Option("Open an account", "open-account"),)

@@ -90,3 +90,20 @@ def test_events_and_end_of_task_are_not_speech_or_hang_up():
     closure = BotMessage("SESSION_CLOSURE", "event")
     reply = BotReply.from_messages([closure], end_of_task=True)
     assert (reply.prompts, reply.action, reply.end_of_task, reply.messages) == ((), None, True, (closure,))
+
+
+@pytest.mark.parametrize("version,body,vals", [
+    ("v2", {"text": "Your balance is $12.", "_v": "v2"}, ("Your balance is $12.",)),
+    ("v2", {"text": ["One.", "Two."], "_v": "v2"}, ("One.", "Two.")),
+    ("v1", {"data": [{"type": "text", "val": "From data."}]}, ("From data.",)),
+])
+def test_a_body_is_read_from_text_or_data_whatever_the_version(version, body, vals):
+    assert tuple(m.val for m in parse_body(version, body).messages) == vals
+
+
+def test_a_reply_with_nothing_to_say_or_do_is_empty():
+    assert BotReply.from_messages([]).empty is True
+    assert BotReply.from_messages([BotMessage({"unknown": {"shape": 1}})]).empty is True
+    assert BotReply.from_messages([], pending=True).empty is False
+    assert BotReply.from_messages([BotMessage("Hi.")]).empty is False
+    assert BotReply.from_messages([BotMessage({"voice": {"action": "hangup"}})]).empty is False
