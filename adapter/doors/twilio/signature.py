@@ -4,11 +4,12 @@ Twilio signs the URL it was configured with (scheme, host, path, query) plus the
 parameters (specs/telephony.md §1.5), so the hard part is rebuilding that URL behind proxies:
 KORE_VOICE_PUBLIC_URL + the raw path, else X-Forwarded-Proto/Host when trusted, else what we saw.
 The library tries the port variants (:443 / :80) and the `bodySHA256` scheme for JSON bodies.
+A JSON body without `bodySHA256` in its URL cannot be checked: it is refused (400) before the library
+sees it.
 """
 
 from __future__ import annotations
 
-import json
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -23,6 +24,7 @@ from twilio.request_validator import (
 
 from adapter.api_errors import ApiError
 from adapter.doors.twilio.settings import TwilioSettings
+from adapter.json_body import load_json
 
 # A voice webhook is a few hundred bytes of form; nothing Twilio sends us comes near this.
 MAX_WEBHOOK_BYTES = 64 * 1024
@@ -66,19 +68,33 @@ async def _params(request: web.Request) -> tuple[MultiDictProxy[str] | str, Mult
         body += chunk
         if len(body) > MAX_WEBHOOK_BYTES:
             raise ApiError(413, "too_large", f"a Twilio webhook body is at most {MAX_WEBHOOK_BYTES} bytes")
+    return parse_body(request.content_type, "bodySHA256" in request.query, bytes(body))
+
+
+def parse_body(content_type: str, has_body_sha256: bool,
+               body: bytes) -> tuple[MultiDictProxy[str] | str, MultiDictProxy[str]]:
+    """A POST body's signed part (the form, or the raw JSON text) and its parameters.
+
+    Raises:
+        ApiError: 400 JSON without `bodySHA256` in the URL (nothing to check it by) or not JSON;
+            415 neither a form nor JSON.
+    """
     text = body.decode("utf-8", "replace")
-    if request.content_type == FORM:
+    if content_type == FORM:
         form = MultiDictProxy(MultiDict(parse_qsl(text, keep_blank_values=True)))
         return form, form
-    if request.content_type == "application/json":
+    if content_type == "application/json":
+        if not has_body_sha256:
+            raise ApiError(400, "bad_request", "a JSON webhook is signed with bodySHA256 in its URL, and this one "
+                           f"has none; Twilio webhooks are otherwise {FORM}")
         try:
-            value = json.loads(text)
-        except ValueError:
-            raise ApiError(400, "bad_request", "the body is not JSON") from None
+            value = load_json(body)
+        except ValueError as exc:  # a JsonBodyError, or an integer too long to convert
+            raise ApiError(400, "bad_request", f"the body is not JSON we read: {exc}") from None
         scalars = value.items() if isinstance(value, dict) else ()
         return text, MultiDictProxy(MultiDict((k, str(v)) for k, v in scalars if not isinstance(v, dict | list)))
     raise ApiError(415, "unsupported_media", f"Twilio webhooks are {FORM} (or JSON with bodySHA256), "
-                   f"not {request.content_type or 'nothing'}")
+                   f"not {content_type[:80]!r}")
 
 
 async def verified_params(request: web.Request, settings: TwilioSettings,

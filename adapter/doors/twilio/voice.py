@@ -16,23 +16,21 @@ the latest answer, awaited if need be, and the caller's input never reaches the 
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
 import logging
+import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 import aiohttp
 from aiohttp import web
 from multidict import MultiDictProxy
-from yarl import URL
 
 from adapter.api_errors import ApiError
 from adapter.app_state import CALLS, CLOCK, METRICS, SERVICES, SETTINGS
 from adapter.audio.decode import decode_audio
 from adapter.audio.encode import FORMATS
-from adapter.audio.errors import AudioError, AudioTooLarge
-from adapter.audio.limits import AudioLimits
+from adapter.audio.errors import AudioError
 from adapter.call_registry import TooManyCalls
 from adapter.config import Settings
 from adapter.conversation.call import Conversation
@@ -48,7 +46,13 @@ from adapter.conversation.services import AudioSpec
 from adapter.doors.rest_calls import RestCall, RestCalls, TurnResult
 from adapter.doors.twilio import twiml
 from adapter.doors.twilio.call_sid import call_sid, user_id
-from adapter.doors.twilio.settings import TwilioSettings
+from adapter.doors.twilio.recordings import (
+    RecordingFetcher,
+    RecordingNotStored,
+    RecordingUnavailable,
+    holds_input,
+    loggable,
+)
 from adapter.doors.twilio.signature import signed_url, verified_params
 from adapter.kore.payloads import CallInfo
 from adapter.kore.voice_directive import DTMF_KEYS, MAX_DIGITS
@@ -65,74 +69,6 @@ PLAY_FORMAT = FORMATS[TWILIO_AUDIO.out_format]
 ENDED_BY_STATUS = {"completed": "caller hung up", "busy": "line busy", "no-answer": "no answer",
                    "failed": "call failed", "canceled": "call canceled"}
 CALL_GONE = "Sorry, this call cannot go on. Please call again. Goodbye."
-# A RecordingUrl may answer 404 for a moment after <Record> ends (specs §1.3): retry this long.
-RECORDING_WAIT_S = 3.0
-RECORDING_FETCH_S = 5.0  # one request's budget
-FIRST_RETRY_S = 0.2
-
-
-# --- the recording fetcher -----------------------------------------------------------------------
-
-
-class RecordingUnavailable(Exception):
-    """The recording could not be fetched (one line, no credentials)."""
-
-
-class RecordingFetcher:
-    """Fetches `RecordingUrl`s with the account's credentials (Twilio can require HTTP basic auth on
-    media URLs), within the service's audio byte limit. An app key holds it: tests serve recordings
-    from 127.0.0.1, another deployment may swap it."""
-
-    def __init__(self, session: aiohttp.ClientSession, settings: TwilioSettings, limits: AudioLimits,
-                 wait_s: float = RECORDING_WAIT_S) -> None:
-        self._session = session
-        credentials = f"{settings.account_sid}:{settings.auth_token.reveal() if settings.auth_token else ''}"
-        # aiohttp drops this header on a redirect to another host, as it should
-        self._headers = ({"Authorization": "Basic " + base64.b64encode(credentials.encode()).decode()}
-                         if settings.account_sid and settings.auth_token else {})
-        self._max_bytes = limits.max_bytes
-        self.wait_s = wait_s
-
-    async def fetch(self, url: str) -> tuple[bytes, str | None]:
-        """The recording's bytes and Content-Type.
-
-        Raises:
-            RecordingUnavailable: no answer, an error status, or still 404 after `wait_s`.
-            AudioTooLarge: over the byte limit.
-        """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.wait_s
-        delay = FIRST_RETRY_S
-        timeout = aiohttp.ClientTimeout(total=RECORDING_FETCH_S)
-        while True:
-            try:
-                async with self._session.get(url, headers=self._headers, timeout=timeout) as resp:
-                    if resp.status == 404 and loop.time() + delay <= deadline:
-                        await asyncio.sleep(delay)  # not stored yet
-                        delay *= 2
-                        continue
-                    if resp.status != 200:
-                        raise RecordingUnavailable(f"HTTP {resp.status}")
-                    return await self._body(resp), resp.headers.get("Content-Type")
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                raise RecordingUnavailable(" ".join(str(exc).split()) or type(exc).__name__) from None
-
-    async def _body(self, resp: aiohttp.ClientResponse) -> bytes:
-        too_large = AudioTooLarge(f"the recording is over the {self._max_bytes}-byte limit")
-        if resp.content_length is not None and resp.content_length > self._max_bytes:
-            raise too_large
-        data = bytearray()
-        async for chunk in resp.content.iter_any():
-            data += chunk
-            if len(data) > self._max_bytes:
-                raise too_large
-        return bytes(data)
-
-
-def loggable(url: str) -> str:
-    """A URL without credentials or query, for logs."""
-    parsed = URL(url)
-    return str(parsed.with_user(None).with_query(None).with_fragment(None))
 
 
 # --- calls -----------------------------------------------------------------------------------------
@@ -350,18 +286,35 @@ def _welcome(request: web.Request, call: TwilioCall) -> Answer:
     return make
 
 
-async def _recorded(request: web.Request, call: TwilioCall, url: str) -> InputEvent:
-    """The fetched recording as an utterance; a recording we cannot get is speech not caught, said so in
-    the log."""
+async def _recorded(request: web.Request, call: TwilioCall, url: str, account_sid: str | None) -> InputEvent:
+    """The fetched recording as an utterance. A recording never stored, or holding neither voiced
+    speech nor keys (Twilio saves silent ones), is no input; one we cannot get or decode is speech
+    not caught. Either is said in the log."""
     try:
-        data, content_type = await request.app[RECORDINGS].fetch(url)
+        data, content_type = await request.app[RECORDINGS].fetch(url, account_sid)
         with call.times.measure("decode"):
             pcm = await asyncio.to_thread(decode_audio, data, content_type, request.app[SETTINGS].limits)
+            heard = await asyncio.to_thread(holds_input, pcm)
+    except RecordingNotStored as exc:
+        log.info("call %s: no input: the recording %s was never stored (%s)", call.id, loggable(url), exc)
+        return NoInput()
     except (RecordingUnavailable, AudioError) as exc:
         reason = exc.reason if isinstance(exc, AudioError) else str(exc)
         log.warning("call %s: cannot use the recording %s: %s", call.id, loggable(url), reason)
         return NOT_CAUGHT
+    if not heard:
+        log.info("call %s: no input: the recording %s holds no speech", call.id, loggable(url))
+        return NoInput()
     return UtteranceIn(pcm)
+
+
+def recorded_nothing(params: Mapping[str, str]) -> bool:
+    """Whether the action request itself says the recording is empty: `RecordingStatus` `absent`, or
+    a `RecordingDuration` of 0 s (or Twilio's -1 for none)."""
+    duration = params.get("RecordingDuration", "")
+    if duration and not re.fullmatch(r"-?[0-9]{1,9}", duration):
+        raise ApiError(400, "bad_request", '"RecordingDuration" must be whole seconds')
+    return params.get("RecordingStatus") == "absent" or (bool(duration) and int(duration) <= 0)
 
 
 async def recording(request: web.Request) -> web.Response:
@@ -380,8 +333,10 @@ async def recording(request: web.Request) -> web.Response:
         return _call_gone()
     if key:
         return await _respond(call, follows, _first_key(request, call, key))
-    heard = (lambda: _recorded(request, call, url)) if url else _given(NoInput())
-    return await _respond(call, follows, _turn(request, call, heard))
+    if not url or recorded_nothing(params):
+        return await _respond(call, follows, _turn(request, call, _given(NoInput())))
+    account_sid = params.get("AccountSid")
+    return await _respond(call, follows, _turn(request, call, lambda: _recorded(request, call, url, account_sid)))
 
 
 def _first_key(request: web.Request, call: TwilioCall, key: str) -> Answer:
@@ -437,7 +392,7 @@ async def _recording_client(app: web.Application) -> AsyncIterator[None]:
     """Its own HTTP session: recordings are fetched with Twilio credentials, nothing else is."""
     settings = app[SETTINGS]
     async with aiohttp.ClientSession() as session:
-        app[RECORDINGS] = RecordingFetcher(session, settings.twilio, settings.limits)
+        app[RECORDINGS] = RecordingFetcher(session, settings.twilio, settings.limits, app[CLOCK])
         yield
 
 

@@ -3,18 +3,21 @@ ids, and recordings served as Twilio serves `RecordingUrl`s (basic auth), from 1
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import aiohttp
 import pytest
 import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from conversation.manual_clock import ManualClock
 from twilio.request_validator import RequestValidator
 
 from adapter.config import Settings
@@ -25,6 +28,7 @@ ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 TOKEN = "twilio-test-auth-token-0123456789"
 CALLER, CALLED = "+15551230000", "+15559870000"
 FORM = "application/x-www-form-urlencoded"
+T = TypeVar("T")
 
 
 def twilio_settings(**env: str) -> Settings:
@@ -152,3 +156,16 @@ def recorded(media: Path) -> Callable[[str], bytes]:
         return out.read_bytes()
 
     return make
+
+
+async def on_clock(clock: ManualClock, work: Awaitable[T], horizon_s: float = 60.0) -> T:
+    """Run `work`, moving `clock` to each timer due within `horizon_s` as soon as one is set: its waits
+    (e.g. for a recording not stored yet) take no real time; later timers (a call's idle hang-up) stay."""
+    task = asyncio.ensure_future(work)
+    horizon = clock.now() + horizon_s
+    while not task.done():
+        due = [at for at, _, timer, _ in clock._timers if not timer.cancelled and at <= horizon]
+        if due:
+            clock.advance(min(due) - clock.now())
+        await asyncio.wait({task}, timeout=0.005)
+    return task.result()

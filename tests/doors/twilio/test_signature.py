@@ -9,6 +9,8 @@ from urllib.parse import urlencode
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, make_mocked_request
+from hypothesis import given
+from hypothesis import strategies as st
 from multidict import MultiDict
 from twilio.request_validator import HMAC_SHA256, RequestValidator
 
@@ -16,7 +18,9 @@ from adapter.api_errors import ApiError, error_response
 from adapter.config_reader import Secret
 from adapter.doors.twilio.settings import TwilioSettings
 from adapter.doors.twilio.signature import (
+    FORM,
     MAX_WEBHOOK_BYTES,
+    parse_body,
     signed_url,
     verified_params,
 )
@@ -109,6 +113,38 @@ async def test_json_bodies_are_checked_by_their_sha256(client: TestClient) -> No
     assert ok.status == 200 and await ok.json() == {"property": "value", "boolean": "True"}
     tampered = await client.post(path, data=body.replace(": ", ":  ", 1), headers=headers)
     assert tampered.status == 403
+
+
+@pytest.mark.parametrize(("body", "query", "reason"), [
+    ('{"CallSid": "CA1"}', "", "a JSON webhook is signed with bodySHA256 in its URL, and this one has none"),
+    ("[" * 30_000 + "]" * 30_000, "?bodySHA256=0", "nests deeper than"),  # as deep as 64 KB allows
+    ('{"n": ' + "1" * 5000 + "}", "?bodySHA256=0", "the body is not JSON we read"),
+    ("{oops", "?bodySHA256=0", "the body is not JSON we read"),
+])
+async def test_json_bodies_that_cannot_be_checked_are_400(client: TestClient, body: str, query: str,
+                                                          reason: str) -> None:
+    signature = RequestValidator(TOKEN).compute_signature(f"{PUBLIC}/voice/gather{query}", {})
+    headers = {"X-Twilio-Signature": signature, "Content-Type": "application/json"}
+    resp = await client.post(f"/voice/gather{query}", data=body, headers=headers)
+    text = await resp.text()
+    assert resp.status == 400 and "\n" not in text.strip(), text
+    assert reason in json.loads(text)["error"]["message"]
+
+
+@given(content_type=st.sampled_from([FORM, "application/json", "text/plain", ""]) | st.text(max_size=40),
+       has_body_sha256=st.booleans(),
+       body=st.binary(max_size=300) | st.text(max_size=300).map(str.encode)
+       | st.recursive(st.none() | st.integers() | st.text(max_size=5), lambda inner: st.lists(inner, max_size=3)
+                      | st.dictionaries(st.text(max_size=5), inner, max_size=3)).map(lambda v: json.dumps(v).encode()))
+def test_any_webhook_body_gives_parameters_or_a_precise_4xx(content_type: str, has_body_sha256: bool,
+                                                            body: bytes) -> None:
+    try:
+        signed, params = parse_body(content_type, has_body_sha256, body)
+    except ApiError as exc:
+        assert exc.status in (400, 415) and "\n" not in exc.message
+        return
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in params.items())
+    RequestValidator(TOKEN).validate(f"{PUBLIC}/voice/gather?bodySHA256=0", signed, "x")  # never raises
 
 
 async def test_the_sha256_shared_key_variant(aiohttp_client) -> None:

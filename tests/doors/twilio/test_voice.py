@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from aiohttp import ClientResponse
+from conversation.manual_clock import ManualClock
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from adapter.app_state import CALLS
@@ -22,7 +23,7 @@ from adapter.doors.twilio.twiml import goodbye
 from adapter.doors.twilio.voice import CALL_GONE, TWILIO_CALLS, TwilioCall
 from adapter.kore.payloads import CallInfo
 
-from ..conftest import running, stub_kore, stub_settings
+from ..conftest import door_settings, run, running, stub_kore, stub_settings
 from .conftest import (
     ACCOUNT_SID,
     CALLED,
@@ -31,6 +32,7 @@ from .conftest import (
     TwilioPeer,
     call_params,
     new_call_sid,
+    on_clock,
     twilio_settings,
 )
 
@@ -216,6 +218,63 @@ async def test_a_recording_not_stored_yet_is_fetched_again(bank, recordings, rec
     listens_for_speech(await twiml(resp), PUBLIC, 2)
     assert served.requests == 2
     assert "2,450.18" in call_of(bank, sid).conversation.state.last_prompt
+
+
+@module_loop
+@pytest.mark.parametrize("silence", ["the recording is silent", "RecordingDuration=0", "RecordingStatus=absent"])
+async def test_a_recording_that_says_nothing_is_no_input_not_a_miss(stub, recordings, media, silence):
+    """Twilio saves silent recordings: the caller is asked again as after any silence, not told "Sorry,
+    I didn't catch that." and counted against KORE_VOICE_MAX_NO_MATCH."""
+    sid = new_call_sid()
+    welcome = await start(stub, sid)
+    quiet = media / "twilio-quiet-line.wav"
+    run("sox", "-n", "-r", "8000", "-b", "16", "-c", "1", quiet, "synth", "3", "whitenoise", "vol", "0.002")
+    url, served = recordings.add(quiet.read_bytes())
+    told = {"the recording is silent": {"RecordingDuration": "3"}, "RecordingDuration=0": {"RecordingDuration": "0"},
+            "RecordingStatus=absent": {"RecordingStatus": "absent", "RecordingDuration": "2"}}[silence]
+    resp = await stub.post("/twilio/recording?t=1", call_params(sid, RecordingUrl=url, **told))
+    play = listens_for_speech(await twiml(resp), stub.base, 2)
+    state = call_of(stub, sid).conversation.state
+    assert (state.no_input, state.no_match, state.phase) == (1, 0, "listening")
+    assert served.requests == (1 if silence == "the recording is silent" else 0)
+    welcome_s = await prompt_seconds(stub, listens_for_speech(welcome, stub.base, 1))
+    assert await prompt_seconds(stub, play) == pytest.approx(welcome_s, abs=0.05)  # the welcome again
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def no_account():
+    """The demo bank with only TWILIO_AUTH_TOKEN set (TWILIO_ACCOUNT_SID is optional), on a manual clock."""
+    clock = ManualClock()
+    async with running(door_settings(TWILIO_AUTH_TOKEN=TOKEN), clock=clock) as client:
+        yield TwilioPeer(client), clock
+
+
+@module_loop
+async def test_without_the_account_setting_recordings_are_fetched_as_the_webhooks_account(no_account, recordings,
+                                                                                          recorded):
+    peer, _ = no_account
+    sid = new_call_sid()
+    await start(peer, sid)
+    url, served = recordings.add(recorded("check balance"))  # the host wants ACCOUNT_SID:TOKEN
+    resp = await peer.post("/twilio/recording?t=1", call_params(sid, RecordingUrl=url, AccountSid=ACCOUNT_SID))
+    listens_for_speech(await twiml(resp), peer.base, 2)
+    assert served.requests == 1
+    assert "2,450.18" in call_of(peer, sid).conversation.state.last_prompt
+
+
+@module_loop
+async def test_a_recording_never_stored_is_waited_for_ten_seconds_then_no_input(no_account, recordings):
+    peer, clock = no_account
+    sid = new_call_sid()
+    await start(peer, sid)
+    url, served = recordings.add(b"", missing_first=1000)  # a silent recording Twilio did not keep (16102)
+    began = clock.now()
+    resp = await on_clock(clock, peer.post("/twilio/recording?t=1", call_params(sid, RecordingUrl=url)),
+                          horizon_s=11)
+    listens_for_speech(await twiml(resp), peer.base, 2)
+    assert clock.now() - began == pytest.approx(10.0) and served.requests == 9
+    state = call_of(peer, sid).conversation.state
+    assert (state.no_input, state.no_match, state.phase) == (1, 0, "listening")
 
 
 # --- the stub bot: endings, no input, retries, failures -------------------------------------------------
