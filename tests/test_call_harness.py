@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 import wave
 
 import pytest
@@ -128,10 +129,24 @@ def test_a_bad_script_exits_2_with_one_line(tmp_path, capsys, text, reason):
         load_script(script)
 
 
-def test_no_service_at_the_url_exits_2_with_one_line(tmp_path, capsys):
-    assert main(["call", str(SAMPLES / "call_agent.yaml"), "--url", "http://127.0.0.1:9", "--out", str(tmp_path)]) == 2
+def test_no_service_at_the_url_exits_2_with_one_line_and_leaves_no_folder(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the default audio folder would go
+    for out in (["--out", str(tmp_path / "audio")], []):
+        assert main(["call", str(SAMPLES / "call_agent.yaml"), "--url", "http://127.0.0.1:9", *out]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("kore-voice call: cannot reach the service at http://127.0.0.1:9: ")
+        assert err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_script_sending_a_file_that_is_not_audio_is_refused_in_cli_words(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("not audio")
+    script = tmp_path / "notes.yaml"
+    script.write_text("steps: [{send_wav: notes.txt}]\n")
+    assert main(["call", str(script)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("kore-voice call: cannot reach the service at http://127.0.0.1:9: ") and err.count("\n") == 1
+    assert err.startswith("kore-voice call: steps[1].send_wav: ") and "cannot tell the audio format" in err
+    assert "Content-Type" not in err
 
 
 def test_a_missing_script_exits_2(tmp_path, capsys):

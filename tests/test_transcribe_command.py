@@ -65,11 +65,30 @@ def test_bad_files_get_one_line_each_and_the_rest_go_on(tmp_path: Path):
     assert [d["text"] for d in results(done.stdout).values()] == ["Yes."]
     errors = done.stderr.splitlines()
     assert len(errors) == 4 and all(e.startswith("kore-voice: ") for e in errors)
-    assert errors[0].endswith("missing.wav: No such file or directory")
-    assert "short.wav: WAV data chunk claims" in errors[1]
-    assert "notes.txt: cannot tell the audio format" in errors[2]
-    assert errors[3].endswith(": Is a directory")
+    assert errors[0].endswith("missing.wav: No such file or directory")  # files that cannot be opened come first
+    assert errors[1].endswith(": Is a directory")
+    assert "short.wav: WAV data chunk claims" in errors[2]
+    assert errors[3].endswith("notes.txt: cannot tell the audio format: the file is not WAV, MP3, Ogg, FLAC or WebM "
+                              "(name headerless G.711 files .ulaw or .alaw)")
     assert "Traceback" not in done.stderr
+
+
+def test_errors_speak_of_files_not_http_headers(tmp_path: Path):
+    misnamed = tmp_path / "yes.ulaw"  # a WAV named as raw μ-law: its header says what it is
+    misnamed.write_bytes((SAMPLES / "yes_16k.wav").read_bytes())
+    text = tmp_path / "notes.txt"
+    text.write_text("not audio")
+    done = kore_voice("transcribe", str(misnamed), str(text))
+    assert [d["text"] for d in results(done.stdout).values()] == ["Yes."]
+    assert done.returncode == 2 and "notes.txt: cannot tell the audio format" in done.stderr
+    assert "Content-Type" not in done.stderr
+
+
+def test_missing_files_are_named_before_any_model_loads(tmp_path: Path):
+    done = kore_voice("transcribe", "--engine", "vosk", str(tmp_path / "missing.wav"),
+                      env={"KORE_VOICE_MODELS_DIR": str(tmp_path)})  # no Vosk model: loading one would fail
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == f"kore-voice: {tmp_path / 'missing.wav'}: No such file or directory\n"
 
 
 def test_vosk_engine_with_a_real_model(tmp_path: Path):
@@ -86,8 +105,8 @@ def test_vosk_without_a_model_is_one_clear_line(tmp_path: Path):
     done = kore_voice("transcribe", "--engine", "vosk", str(SAMPLES / "yes_16k.wav"),
                       env={"KORE_VOICE_MODELS_DIR": str(tmp_path)})
     assert done.returncode == 2 and done.stdout == ""
-    assert done.stderr.startswith("kore-voice: ") and done.stderr.count("\n") == 1
-    assert "KORE_VOICE_VOSK_MODEL" in done.stderr
+    assert done.stderr.startswith("kore-voice: --engine vosk needs a Vosk model: ") and done.stderr.count("\n") == 1
+    assert "KORE_VOICE_VOSK_MODEL" in done.stderr and "KORE_VOICE_ASR" not in done.stderr
 
 
 def test_any_engine_when_asked():

@@ -13,7 +13,6 @@ import asyncio
 import dataclasses
 import json
 import sys
-import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -37,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--url", help="a running service, e.g. http://127.0.0.1:8080 (default: start one in-process)")
     p.add_argument("--report", type=Path, metavar="FILE", help="write a JSON report here")
     p.add_argument("--out", type=Path, metavar="DIR",
-                   help="where the bot's audio goes (default: a new temporary folder)")
+                   help="where the bot's audio goes, made when the first arrives (default: a new temporary folder)")
     p.set_defaults(run=run)
 
 
@@ -64,7 +63,7 @@ async def in_process_service(settings: Settings) -> AsyncIterator[str]:
         await runner.cleanup()
 
 
-async def run_call(script: CallScript, settings: Settings, url: str | None, out: Path) -> CallReport:
+async def run_call(script: CallScript, settings: Settings, url: str | None, out: Path | None) -> CallReport:
     key = settings.service.api_key
     headers = {"Authorization": f"Bearer {key.reveal()}"} if key is not None else {}
     async with aiohttp.ClientSession(headers=headers, timeout=aiohttp.ClientTimeout(total=TURN_TIMEOUT_S)) as http:
@@ -81,14 +80,13 @@ def run(args: argparse.Namespace) -> int:
     except ScriptError as exc:
         print(f"kore-voice call: {exc}", file=sys.stderr)
         return 2
-    out = args.out or Path(tempfile.mkdtemp(prefix="kore-voice-call-"))
-    out.mkdir(parents=True, exist_ok=True)
-    print(f"bot audio: {out}")
     try:
-        report = asyncio.run(run_call(script, settings, args.url, out))
+        report = asyncio.run(run_call(script, settings, args.url, args.out))
     except ServiceError as exc:
         print(f"kore-voice call: {exc}", file=sys.stderr)
         return 2
+    for folder in sorted({str(Path(turn.audio).parent) for turn in report.turns if turn.audio}):
+        print(f"bot audio: {folder}")
     if args.report is not None:
         args.report.write_text(json.dumps(report.to_json(), indent=2) + "\n")
     for failure in report.failures:

@@ -20,12 +20,13 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from adapter.config import Settings
+from adapter.config import ConfigError, Settings
 from adapter.modelstore.catalog import Catalog, ModelEntry, check_name
 from adapter.modelstore.download import ProgressFn, check_digests, fetch, file_digests
 from adapter.modelstore.errors import BadArchive, ChecksumMismatch, ModelStoreError, UnknownModel, Unreachable
 from adapter.modelstore.fileset import install_files
 from adapter.modelstore.install import inspect, installed_names, unpack
+from adapter.speech.whisper_engine import BUNDLED, bundled_model
 
 #: A TOML file of extra [[model]] entries (same format as adapter/modelstore/catalog.toml); its
 #: entries replace packaged ones of the same name, e.g. to point at an in-house mirror.
@@ -69,13 +70,22 @@ def human_size(n: int | None) -> str:
     return f"{n} B" if unit == "B" else f"{value:.1f} {unit}"
 
 
+def bundled_state() -> str:
+    """Whether the Whisper model that ships as a package (the default engine's) is there and intact."""
+    try:
+        return "no" if bundled_model() is None else "yes (bundled)"
+    except ConfigError:
+        return "broken (bundled)"
+
+
 def list_models(catalog: Catalog, models_dir: Path) -> int:
     installed = set(installed_names(models_dir))
     rows = [("NAME", "LANGUAGE", "RATE", "SIZE", "INSTALLED")]
     for entry in catalog:
-        state = "no"
         if entry.name in installed:
             state = "yes" if inspect(models_dir, entry.name, entry).ok else "broken"
+        else:
+            state = bundled_state() if entry.name == BUNDLED else "no"
         rows.append((entry.name, entry.language or "?", str(entry.sample_rate or "?"),
                      human_size(entry.size), state))
     for name in sorted(installed - {e.name for e in catalog}):

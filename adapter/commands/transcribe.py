@@ -10,11 +10,11 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from adapter.audio.decode import decode_audio
+from adapter.audio.decode import decode_audio, sniff
 from adapter.audio.dtmf import DtmfKey, detect_keys
-from adapter.audio.errors import AudioError
+from adapter.audio.errors import AudioError, UnsupportedAudio
 from adapter.audio.pcm import Pcm
-from adapter.config import ASR_ENGINES, Settings
+from adapter.config import ASR_ENGINES, ConfigError, Settings
 from adapter.speech.engines import load_recognizer
 from adapter.speech.recognizer import Recognizer
 
@@ -49,6 +49,24 @@ RAW_TYPES = {".ulaw": "audio/basic", ".mulaw": "audio/basic", ".pcmu": "audio/PC
              ".alaw": "audio/PCMA", ".pcma": "audio/PCMA"}
 
 
+def content_type_of(path: Path, data: bytes) -> str | None:
+    """The media type of a file's audio: its container's (whatever the name says), else the raw G.711
+    its name says; None for an empty file (the decoder names that). A file is not an HTTP upload, so
+    the error speaks of files and names, not of Content-Type headers.
+
+    Raises:
+        UnsupportedAudio: neither a container we know nor a raw G.711 name.
+    """
+    raw = RAW_TYPES.get(path.suffix.lower())
+    found = sniff(data, frame_sync=raw is None)  # raw G.711 can mimic an MPEG frame header
+    if found is not None:
+        return f"audio/{found.name}"
+    if raw is None and data:
+        raise UnsupportedAudio("cannot tell the audio format: the file is not WAV, MP3, Ogg, FLAC or WebM "
+                               "(name headerless G.711 files .ulaw or .alaw)")
+    return raw
+
+
 KEY_PAD_S = 0.03  # a tone's edges, around the detected span, still sound like a syllable
 
 
@@ -66,7 +84,8 @@ def mute_keys(pcm: Pcm, keys: list[DtmfKey]) -> Pcm:
 
 def transcribe_file(path: Path, recognizer: Recognizer, settings: Settings,
                     hints: list[str] | None) -> FileResult:
-    pcm = decode_audio(path.read_bytes(), RAW_TYPES.get(path.suffix.lower()), settings.limits)
+    data = path.read_bytes()
+    pcm = decode_audio(data, content_type_of(path, data), settings.limits)
     keys = detect_keys(pcm)
     started = time.perf_counter()
     transcript = recognizer.transcribe(mute_keys(pcm, keys), hints)
@@ -93,23 +112,47 @@ def show(result: FileResult, as_json: bool) -> str:
     return "  ".join(parts)
 
 
+def readable(names: list[str]) -> list[Path]:
+    """The files that can be opened; one stderr line for each other, before any model loads (seconds)."""
+    found = []
+    for name in names:
+        try:
+            with open(name, "rb"):
+                found.append(Path(name))
+        except OSError as exc:
+            print(f"kore-voice: {name}: {exc.strerror or exc}", file=sys.stderr)
+    return found
+
+
+def engine_for(settings: Settings, flag: str | None) -> Recognizer:
+    """The recognizer; a problem with the engine asked for by --engine names the flag, not the setting."""
+    try:
+        return load_recognizer(settings.asr)
+    except ConfigError as exc:
+        if flag is None:
+            raise
+        raise ConfigError(str(exc).replace(f"KORE_VOICE_ASR={flag}", f"--engine {flag}")) from None
+
+
 def run(args: argparse.Namespace) -> int:
     environ = {**os.environ, "KORE_VOICE_ASR": args.engine} if args.engine else None
     settings = Settings.load(args.config, environ)
-    recognizer = load_recognizer(settings.asr)
+    paths = readable(args.files)
+    failed = len(paths) < len(args.files)
+    if not paths:
+        return 2
+    recognizer = engine_for(settings, args.engine)
     hints = [p.strip() for p in args.phrases.split("|") if p.strip()] if args.phrases else None
     as_json = args.json or not sys.stdout.isatty()
-    failed = False
-    for name in args.files:
-        path = Path(name)
+    for path in paths:
         try:
             result = transcribe_file(path, recognizer, settings, hints)
         except AudioError as exc:
-            print(f"kore-voice: {name}: {exc.reason}", file=sys.stderr)
+            print(f"kore-voice: {path}: {exc.reason}", file=sys.stderr)
             failed = True
             continue
         except OSError as exc:
-            print(f"kore-voice: {name}: {exc.strerror or exc}", file=sys.stderr)
+            print(f"kore-voice: {path}: {exc.strerror or exc}", file=sys.stderr)
             failed = True
             continue
         print(show(result, as_json), flush=True)

