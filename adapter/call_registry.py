@@ -53,7 +53,7 @@ class CallRegistry:
     def __len__(self) -> int:
         return len(self._calls)
 
-    # CallInbox: async mode's bot replies, routed by Kore's `to` (the call's user id).
+    # CallInbox: async mode's bot replies, routed by Kore's `to` (the call's user id) or to the one call waiting.
     def accepts(self, user_id: str) -> bool:
         return user_id in self._calls
 
@@ -63,6 +63,9 @@ class CallRegistry:
             return False
         conversation.send(BotReplyIn(reply))
         return True
+
+    def awaiting_reply(self) -> list[str]:
+        return [user_id for user_id, c in self._calls.items() if not c.closed and c.state.phase == "bot"]
 
     async def hang_up_all(self, reason: str) -> None:
         """End every live call (each sends its `SESSION_CLOSURE`) and wait until they have."""

@@ -299,7 +299,7 @@ class Conversation:
                 self._emit(HangUp("the bot ended the call"))
                 await self._close("bot hung up")
             return
-        if self._turn_spoke and not reply.pending and self.state.phase == "bot":
+        if (self._turn_spoke and not reply.pending or reply.empty) and self.state.phase == "bot":
             self._listen()
 
     async def _on_bot_failed(self, turn: int, error: Exception) -> None:

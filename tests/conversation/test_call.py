@@ -233,3 +233,15 @@ async def test_a_stuck_bot_is_given_up_and_the_call_goes_on(start_call):
     call.send(TextIn("anything"))
     assert (await call.next(Play)).text == "Pardon?"
     assert "Too late." not in [p.text for p in call.since(0, Play)] and not call.conversation.closed
+
+
+async def test_a_bot_reply_with_nothing_to_say_listens_again_at_once(start_call):
+    """An answer a voice channel cannot say (here an image alone) must not hold the caller until the give-up."""
+    call = await start_call({"welcome": [{"say": "Hello."}], "fallback": [{"say": "Pardon?"}],
+                             "intents": {"picture": {"keywords": ["picture"], "steps": [
+                                 {"template": {"type": "image", "payload": {"url": "https://example.com/a.png"}}}]}}})
+    await welcome(call)
+    start = len(call.seen)
+    call.send(TextIn("picture"))
+    await call.next(Listening, timeout=5)               # the manual clock never moved: no give-up, no filler
+    assert call.since(start, Play) == [] and call.since(start, BotFailed) == []
