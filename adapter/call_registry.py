@@ -1,10 +1,14 @@
 """The process's live calls, whatever their door: a cap on how many, async bot replies routed to their
-call (the `CallInbox` of adapter.kore.callbacks), and every call hung up when the service stops."""
+call (the `CallInbox` of adapter.kore.callbacks), and every call hung up when the service stops.
+
+Ended calls leave only their id behind (the latest ENDED_IDS_KEPT), so a door can refuse to start a call
+id twice (a replayed Twilio stream) while the session store keeps nothing of them."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 
 from adapter.conversation.call import Conversation
 from adapter.conversation.events import BotReplyIn
@@ -12,6 +16,8 @@ from adapter.kore.replies import BotReply
 from adapter.metrics import Metrics
 
 log = logging.getLogger(__name__)
+
+ENDED_IDS_KEPT = 10_000
 
 
 class TooManyCalls(Exception):
@@ -24,6 +30,7 @@ class CallRegistry:
         self._max_calls = max_calls
         self._calls: dict[str, Conversation] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._ended_ids: OrderedDict[str, None] = OrderedDict()
 
     def start(self, conversation: Conversation) -> None:
         """Start the call (its welcome) and keep it here until it ends.
@@ -46,9 +53,16 @@ class CallRegistry:
         self._calls.pop(call_id, None)
         self._tasks.pop(call_id, None)
         self._metrics.calls_active.labels(door).dec()
+        self._ended_ids[call_id] = None
+        if len(self._ended_ids) > ENDED_IDS_KEPT:
+            self._ended_ids.popitem(last=False)
 
     def get(self, call_id: str) -> Conversation | None:
         return self._calls.get(call_id)
+
+    def known(self, call_id: str) -> bool:
+        """The call is live, or ended recently (its id is among the latest ENDED_IDS_KEPT)."""
+        return call_id in self._calls or call_id in self._ended_ids
 
     def __len__(self) -> int:
         return len(self._calls)

@@ -7,6 +7,7 @@ through one inbox and is handled in order by one task, so no two handlers ever r
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 import re
@@ -152,16 +153,24 @@ class Conversation:
 
     async def _run(self) -> None:
         try:
-            await self.services.store.put(self.call.user_id, self.state)
+            stored = await self._save(None)
             self._ask_bot(None, None)
             while not self._closed:
                 await self._handle(await self._inbox.get())
-                await self.services.store.put(self.call.user_id, self.state)
+                stored = await self._save(stored)
         except Exception:
             log.exception("call %s: conversation failed", self.call.user_id)
             await self._hang_up_with(self.settings.phrases.bot_error, "internal error")
         finally:
             await self._close("ended")
+
+    async def _save(self, stored: CallState | None) -> CallState | None:
+        """Write the state when it changed (an audio frame mostly changes nothing); a closed call's
+        state is deleted, not written. Returns the copy now stored."""
+        if self._closed or self.state == stored:
+            return stored
+        await self.services.store.put(self.call.user_id, self.state)
+        return dataclasses.replace(self.state)
 
     async def _handle(self, event: object) -> None:
         match event:
@@ -520,5 +529,5 @@ class Conversation:
         except KoreError as exc:
             log.warning("call %s: SESSION_CLOSURE failed: %s", self.call.user_id, exc)
         finally:
-            await self.services.store.put(self.call.user_id, self.state)
+            await self.services.store.delete(self.call.user_id)  # the caller's number and prompts go with the call
             self._outbox.put_nowait(_END)

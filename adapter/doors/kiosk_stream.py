@@ -26,7 +26,6 @@ Server to client (text JSON unless said otherwise):
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -64,6 +63,7 @@ from adapter.doors.rest import (
     parse_new_call,
     spoken_language,
 )
+from adapter.json_body import JsonBodyError, load_json
 from adapter.kore.payloads import CallInfo
 
 log = logging.getLogger(__name__)
@@ -112,8 +112,8 @@ def parse_text(text: str) -> dict[str, Any]:
     if len(text) > MAX_TEXT_FRAME_CHARS:
         raise bad_frame(f"text frames are at most {MAX_TEXT_FRAME_CHARS} characters")
     try:
-        value = json.loads(text)
-    except ValueError:
+        value = load_json(text)
+    except JsonBodyError:
         raise bad_frame("a text frame must be JSON") from None
     if not isinstance(value, dict):
         raise bad_frame("a text frame must be a JSON object")
@@ -125,7 +125,8 @@ def parse_start(message: dict[str, Any], language: str) -> Start:
     if message.get("type") != "start":
         raise bad_frame('send {"type": "start", "from", "to", "format"} first')
     new = parse_new_call(message, language)
-    fmt = STREAM_FORMATS.get(message.get("format"))  # type: ignore[arg-type]
+    name = message.get("format")
+    fmt = STREAM_FORMATS.get(name) if isinstance(name, str) else None
     if fmt is None:
         raise bad_frame(f'"format" must be one of {", ".join(STREAM_FORMATS)}')
     rate = message.get("rate", fmt.rate)
@@ -160,8 +161,8 @@ def caller_pcm(data: bytes, fmt: StreamFormat) -> bytes:
     return g711.ulaw_to_pcm16(data) if fmt.name == "ulaw" else data
 
 
-def event_json(event: OutputEvent) -> dict[str, Any]:
-    """The JSON event for a conversation event (a Play's audio follows it as binary)."""
+def event_json(event: OutputEvent, call_id: str) -> dict[str, Any]:
+    """The JSON event for a conversation event of call `call_id` (a Play's audio follows it as binary)."""
     match event:
         case Play():
             return {"type": "play", "id": event.prompt_id, "text": event.text, "duration_s": round(event.duration_s, 3),
@@ -176,7 +177,7 @@ def event_json(event: OutputEvent) -> dict[str, Any]:
         case Listening():
             return {"type": "listening", "expect": expect_json(event.expect)}
         case BotFailed():
-            return error_json(bot_error(event))
+            return error_json(bot_error(event, call_id))
         case HangUp():
             return {"type": "hangup", "reason": event.reason}
         case Transfer():
@@ -198,6 +199,7 @@ class KioskStream:
         self._app = request.app
         self._ws = ws
         self._sending = asyncio.Lock()  # a play event and its audio go out back to back
+        self._call_id = ""
 
     async def _send(self, message: dict[str, Any], audio: bytes | None = None) -> None:
         async with self._sending:
@@ -223,6 +225,7 @@ class KioskStream:
             await self._send(error_json(ApiError(503, "busy", str(exc))))
             await self._ws.close()
             return
+        self._call_id = conversation.call.user_id
         await serve(self._app, conversation, self._ws, self._feed(conversation, fmt), self._play)
 
     async def _wait_for_start(self) -> Start | None:
@@ -256,7 +259,7 @@ class KioskStream:
                 await self._send(error_json(exc))
 
     async def _play(self, event: OutputEvent) -> None:
-        await self._send(event_json(event), event.audio if isinstance(event, Play) else None)
+        await self._send(event_json(event, self._call_id), event.audio if isinstance(event, Play) else None)
 
 
 async def stream(request: web.Request) -> web.WebSocketResponse:

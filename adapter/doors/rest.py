@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
+import logging
 import re
+import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 from aiohttp import BodyPartReader, web
 
 from adapter.api_errors import ApiError
 from adapter.app_state import CALLS, CLOCK, METRICS, SERVICES, SETTINGS
-from adapter.audio.decode import decode_audio, parse_content_type
+from adapter.audio.decode import decode_audio, parse_content_type, sniff
 from adapter.audio.encode import FORMATS, OutputFormat, format_for_content_type
 from adapter.audio.errors import AudioTooLarge
 from adapter.audio.limits import AudioLimits
@@ -32,15 +33,19 @@ from adapter.conversation.call import Conversation
 from adapter.conversation.events import BotFailed, KeysIn, Transfer, UtteranceIn
 from adapter.conversation.services import AudioSpec
 from adapter.doors.rest_calls import DOOR, ReplyAudio, RestCall, RestCalls, TurnResult
+from adapter.json_body import JsonBodyError, load_json
 from adapter.kore.payloads import CallInfo
 from adapter.kore.replies import Menu
 from adapter.kore.voice_directive import DTMF_KEYS, MAX_DIGITS, ExpectedInput
 from adapter.stage_timing import StageTimes, timed_services
 
+log = logging.getLogger(__name__)
+
 # Whole utterances in, prompts out as 16 kHz WAV (the best we make); other formats are encoded from it.
 REST_AUDIO = AudioSpec(in_rate=16000, out_format="wav16k", live=False)
 DEFAULT_AUDIO = FORMATS["wav16k"]
 MAX_NUMBER_CHARS = 128
+MAX_AUDIO_NUMBER_DIGITS = 9  # reply audio numbers count turns: far fewer digits than int() refuses
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 REST_CALLS = web.AppKey("rest_calls", RestCalls)
 
@@ -54,11 +59,11 @@ class NewCall:
     language: str | None = None
 
 
-def json_object(body: bytes) -> dict[str, Any]:
+def json_object(body: bytes | str) -> dict[str, Any]:
     try:
-        value = json.loads(body)
-    except ValueError:
-        raise ApiError(400, "bad_request", "the body is not JSON") from None
+        value = load_json(body)
+    except JsonBodyError as exc:
+        raise ApiError(400, "bad_request", str(exc)) from None
     if not isinstance(value, dict):
         raise ApiError(400, "bad_request", "the body must be a JSON object")
     return value
@@ -179,10 +184,16 @@ def turn_json(result: TurnResult, sent: str, audio_url: str | None) -> dict[str,
             "bot": {"texts": reply.pop("texts"), "menu": reply.pop("menu")}, **reply}
 
 
-def bot_error(failed: BotFailed) -> ApiError:
+def bot_error(failed: BotFailed, call_id: str) -> ApiError:
+    """A failed bot request as callers see it: a generic message and an error id. The reason (which may
+    name the bot's address, or quote what the bot said) goes only to the log, under the same id."""
+    error_id = secrets.token_hex(6)
+    log.warning("call %s: bot %s, error id %s: %s", call_id, "timeout" if failed.timeout else "error", error_id,
+                failed.reason)
+    headers = {"X-Error-Id": error_id}
     if failed.timeout:
-        return ApiError(504, "bot_timeout", f"the bot did not answer in time: {failed.reason}")
-    return ApiError(502, "bot_error", f"the bot failed: {failed.reason}")
+        return ApiError(504, "bot_timeout", f"the bot did not answer in time; error id {error_id}", headers)
+    return ApiError(502, "bot_error", f"the bot failed; error id {error_id}", headers)
 
 
 def server_timing(times: Mapping[str, float]) -> str:
@@ -224,9 +235,13 @@ async def create_call(request: web.Request) -> web.Response:
     except TooManyCalls as exc:
         raise ApiError(503, "busy", str(exc), {"Retry-After": "5"}) from None
     request.app[REST_CALLS].add(call)
-    result = await call.collect()
-    if result.failed is not None:
-        raise bot_error(result.failed)
+    try:
+        result = await call.collect()
+        if result.failed is not None:
+            raise bot_error(result.failed, call.id)
+    except BaseException:  # no id was given out: nobody could ever end this call
+        await call.conversation.hang_up("the call could not start")
+        raise
     call.touch()
     body = {"id": call.id, "welcome": reply_json(result, _audio_url(request, call, result.audio))}
     timing = server_timing(_finish(call, started))
@@ -235,6 +250,8 @@ async def create_call(request: web.Request) -> web.Response:
 
 async def _read_multipart(request: web.Request, limits: AudioLimits) -> tuple[bytes, str | None] | str:
     """The uploaded audio and its type, or the `Digits` field, from a multipart/form-data body."""
+    if "boundary" not in parse_content_type(request.headers.get("Content-Type", ""))[1]:
+        raise ApiError(400, "bad_request", "multipart/form-data needs its boundary parameter")
     reader = await request.multipart()
     async for part in reader:
         if not isinstance(part, BodyPartReader):
@@ -251,13 +268,25 @@ async def _read_multipart(request: web.Request, limits: AudioLimits) -> tuple[by
     raise ApiError(400, "bad_request", 'the multipart body has no audio file part (e.g. "audio") and no "Digits"')
 
 
+def form_digits(body: bytes) -> str | None:
+    """`Digits=…` from a form body. Audio sent as a form is what `curl -d @file` does by default: say so.
+
+    Raises:
+        ApiError: 415 the body is audio or is not text.
+    """
+    if not body.isascii() or sniff(body) is not None:
+        raise ApiError(415, "unsupported_media", "this form body looks like audio: send audio with "
+                       "Content-Type: audio/wav (curl --data-binary @file -H 'Content-Type: audio/wav')")
+    form = dict(parse_qsl(body.decode("ascii"), keep_blank_values=True))
+    return form.get("Digits", form.get("digits"))
+
+
 async def read_entry(request: web.Request, limits: AudioLimits, times: StageTimes) -> Pcm | str:
     """The caller's turn: decoded audio, or the keys typed."""
     if request.content_type == "application/json":
         return parse_digits(json_object(await request.read()).get("digits"))
     if request.content_type == "application/x-www-form-urlencoded":
-        form = await request.post()
-        return parse_digits(form.get("Digits", form.get("digits")))
+        return parse_digits(form_digits(await request.read()))
     if request.content_type == "multipart/form-data":
         upload = await _read_multipart(request, limits)
         if isinstance(upload, str):
@@ -281,7 +310,7 @@ async def post_turn(request: web.Request) -> web.Response:
         call.conversation.send(KeysIn(entry) if isinstance(entry, str) else UtteranceIn(entry))
         result = await call.collect()
         if result.failed is not None:
-            raise bot_error(result.failed)
+            raise bot_error(result.failed, call.id)
         audio_url = _audio_url(request, call, result.audio)
         fmt = reply_format(request.headers.get("Accept", ""))
         if fmt is None:
@@ -297,19 +326,32 @@ async def post_turn(request: web.Request) -> web.Response:
         return web.Response(body=data, headers=headers)
 
 
+def audio_number(text: str) -> int:
+    """The `n` of `/audio/{n}` (the router lets only digits through)."""
+    if len(text) > MAX_AUDIO_NUMBER_DIGITS:
+        raise ApiError(404, "unknown_audio", "no reply audio has a number that long")
+    return int(text)
+
+
 async def get_audio(request: web.Request) -> web.Response:
-    call = request.app[REST_CALLS].find(request.match_info["call_id"])
+    calls, key = request.app[REST_CALLS], request.match_info["call_id"]
+    if calls.ended_long_ago(key):
+        raise ApiError(404, "unknown_audio", "the call has ended and its reply audio is gone")
+    call = calls.find(key)
     fmt = audio_format(request.headers.get("Accept"), request.query.get("format"))
-    audio = call.audio(int(request.match_info["n"]))
+    audio = call.audio(audio_number(request.match_info["n"]))
     data = await audio.encoded(fmt)
     return web.Response(body=data, headers={"Content-Type": fmt.content_type_for(audio.rate)})
 
 
 async def delete_call(request: web.Request) -> web.Response:
-    call = request.app[REST_CALLS].find(request.match_info["call_id"])
-    if call.ended:
-        raise ApiError(409, "call_ended", "the call has ended")
-    await call.conversation.hang_up("caller hung up")
+    """Hang up. Phone systems send this on every hang-up, also when the bot ended the call: 204 then too."""
+    calls = request.app[REST_CALLS]
+    key = request.match_info["call_id"]
+    if not calls.ended_long_ago(key):
+        call = calls.find(key)
+        await call.conversation.hang_up("caller hung up")
+        call.drop_audio()
     return web.Response(status=204)
 
 

@@ -1,6 +1,10 @@
 """Request/response calls (the REST door's, and Twilio's TwiML ones): one turn at a time, a turn flood
 limit, the reply audio of each turn, idle hang-up.
 
+Memory per call is bounded: the latest AUDIO_KEPT replies, each with at most ENCODINGS_KEPT encodings
+(a client may ask for every format there is); an ended call keeps only its last reply (the goodbye a
+phone system still has to play) for ENDED_KEEP_S, and none once the caller has hung up (DELETE).
+
 A call's output events are pumped into a queue as they come; a turn reads them up to the event that
 ends it (`Listening`, `HangUp`, `Transfer`, or the end of the call). Anything the bot says between
 turns (async mode) is answered with the next turn.
@@ -10,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,10 +44,14 @@ log = logging.getLogger(__name__)
 
 DOOR = "rest"
 FLOOD_WINDOW_S = 60.0
-# How long an ended call still answers 409 and serves its last reply audio.
+# How long an ended call still serves its last reply audio; the most ended calls kept that way.
 ENDED_KEEP_S = 300.0
-# Reply audio kept per live call (a phone system fetches it right after the turn).
-AUDIO_KEPT = 8
+ENDED_CALLS_KEPT = 200
+# Ended calls whose id alone is remembered after that (so they answer 409, or 204 to DELETE, not 404).
+ENDED_IDS_KEPT = 10_000
+# Reply audio kept per live call (a phone system fetches it right after the turn), and encodings per reply.
+AUDIO_KEPT = 4
+ENCODINGS_KEPT = 2
 EMPTY_RATE = 16000
 
 
@@ -64,12 +72,13 @@ class TurnResult:
 
 
 class ReplyAudio:
-    """One turn's prompts as one recording, encoded per format on demand (and kept); no prompts is
-    a recording of no length."""
+    """One turn's prompts as one recording, encoded per format on demand; the latest ENCODINGS_KEPT
+    encodings are kept (re-encoding is cheap, unbounded caching is not); no prompts is a recording of
+    no length."""
 
     def __init__(self, plays: list[Play]) -> None:
         self._plays = plays
-        self._encoded: dict[OutputFormat, bytes] = {}
+        self._encoded: OrderedDict[OutputFormat, bytes] = OrderedDict()
         if len(plays) == 1:
             self._encoded[FORMATS[plays[0].format]] = plays[0].audio
 
@@ -86,9 +95,18 @@ class ReplyAudio:
         return Pcm(b"".join(p.data for p in pcms), self.rate)
 
     async def encoded(self, fmt: OutputFormat) -> bytes:
-        if fmt not in self._encoded:  # MP3 goes through ffmpeg: off the loop
-            self._encoded[fmt] = await asyncio.to_thread(lambda: encode_audio(self._pcm(), fmt))
-        return self._encoded[fmt]
+        data = self._encoded.pop(fmt, None)
+        if data is None:  # MP3 goes through ffmpeg: off the loop
+            data = await asyncio.to_thread(lambda: encode_audio(self._pcm(), fmt))
+        self._encoded[fmt] = data
+        while len(self._encoded) > ENCODINGS_KEPT:
+            self._encoded.popitem(last=False)
+        return data
+
+    @property
+    def kept_bytes(self) -> int:
+        """The bytes of the encodings kept."""
+        return sum(map(len, self._encoded.values()))
 
 
 class RestCall:
@@ -121,7 +139,10 @@ class RestCall:
         return self._busy
 
     def start_pump(self) -> asyncio.Task[None]:
+        """Read the call's events; the idle timer runs from now, so a call whose welcome never comes
+        is hung up too."""
         self._pump = asyncio.create_task(self._read_events(), name=f"{self.conversation.call.door} events {self.id}")
+        self.touch()
         return self._pump
 
     async def _read_events(self) -> None:
@@ -204,6 +225,10 @@ class RestCall:
         self._audio.pop(number - AUDIO_KEPT, None)
         return number
 
+    def drop_audio(self) -> None:
+        """The caller has hung up: nobody will fetch this call's replies any more."""
+        self._audio.clear()
+
     def audio(self, number: int) -> ReplyAudio:
         found = self._audio.get(number)
         if found is None:
@@ -215,29 +240,53 @@ CallT = TypeVar("CallT", bound=RestCall)
 
 
 class RestCalls(Generic[CallT]):
-    """A door's calls by id (and any other keys they were added under), live ones and, for a while,
-    ended ones (409 rather than 404)."""
+    """A door's calls by id (and any other keys they were added under): live ones; ended ones whole
+    for ENDED_KEEP_S (at most ENDED_CALLS_KEPT), then their ids alone (at most ENDED_IDS_KEPT)."""
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
         self._calls: dict[str, CallT] = {}
+        self._ended_calls: OrderedDict[tuple[str, ...], None] = OrderedDict()  # keys, oldest first
+        self._ended_ids: OrderedDict[str, None] = OrderedDict()
 
     def add(self, call: CallT, *aliases: str) -> None:
         keys = (call.id, *aliases)
         for key in keys:
             self._calls[key] = call
-        call.start_pump().add_done_callback(lambda _: self._clock.call_later(ENDED_KEEP_S, lambda: self._forget(keys)))
+        call.start_pump().add_done_callback(lambda _: self._ended(keys))
+
+    def _ended(self, keys: tuple[str, ...]) -> None:
+        self._ended_calls[keys] = None
+        self._clock.call_later(ENDED_KEEP_S, lambda: self._forget(keys))
+        if len(self._ended_calls) > ENDED_CALLS_KEPT:
+            self._forget(next(iter(self._ended_calls)))
 
     def _forget(self, keys: tuple[str, ...]) -> None:
+        if keys not in self._ended_calls:
+            return  # forgotten early, to stay within ENDED_CALLS_KEPT
+        del self._ended_calls[keys]
         for key in keys:
             self._calls.pop(key, None)
+            self._ended_ids[key] = None
+        while len(self._ended_ids) > ENDED_IDS_KEPT:
+            self._ended_ids.popitem(last=False)
 
     def get(self, key: str) -> CallT | None:
         return self._calls.get(key)
 
+    def ended_long_ago(self, key: str) -> bool:
+        """The call ended and only its id is remembered."""
+        return key in self._ended_ids
+
     def find(self, key: str) -> CallT:
+        """The call, live or recently ended.
+
+        Raises:
+            ApiError: 409 only the id of the ended call is left; 404 no such call.
+        """
         call = self._calls.get(key)
-        if call is None:
-            raise ApiError(404, "unknown_call", "no such call (ended calls are forgotten after "
-                           f"{ENDED_KEEP_S:g} s)")
-        return call
+        if call is not None:
+            return call
+        if key in self._ended_ids:
+            raise ApiError(409, "call_ended", "the call has ended")
+        raise ApiError(404, "unknown_call", "no such call")

@@ -49,8 +49,13 @@ async def keys(client: TestClient, call_id: str, digits: str, **headers: str) ->
 # --- a stub Kore.ai bot: answers by what the caller pressed, fails on demand ---------------------------
 
 
-def stub_answer(body: dict[str, Any]) -> web.Response:
-    """ON_CONNECT: a welcome (401 for caller +1401, 504 for +1504); keys "1": 400, "2": 504, else an echo."""
+# What a careless bot puts in its error text: its internal address, and the Authorization it was sent.
+STUB_INTERNAL_ADDRESS = "http://10.9.8.7:8443/bot"
+
+
+def stub_answer(body: dict[str, Any], authorization: str = "") -> web.Response:
+    """ON_CONNECT: a welcome (401 for caller +1401, 504 for +1504); keys "1": 400 (whose error text echoes
+    `authorization` and names STUB_INTERNAL_ADDRESS), "2": 504, else an echo."""
     message = body.get("message", {})
     text = message.get("val")
     if text == "ON_CONNECT":
@@ -60,8 +65,11 @@ def stub_answer(body: dict[str, Any]) -> web.Response:
         text = "Stub bot here."
     elif text == "SESSION_CLOSURE":
         return web.json_response({})
-    elif text in ("1", "2"):
-        return web.json_response({"errors": [{"msg": "stub failure", "code": 1}]}, status=400 if text == "1" else 504)
+    elif text == "1":
+        failure = f"stub failure at {STUB_INTERNAL_ADDRESS} for Authorization: {authorization}"
+        return web.json_response({"errors": [{"msg": failure, "code": 1}]}, status=400)
+    elif text == "2":
+        return web.json_response({"errors": [{"msg": "stub failure", "code": 1}]}, status=504)
     else:
         text = f"You pressed {text}."
     return web.json_response({"data": [{"type": "text", "val": text}]})
@@ -79,7 +87,7 @@ async def stub_kore(requests: list[dict[str, Any]]) -> AsyncIterator[str]:
     async def webhook(request: web.Request) -> web.Response:
         body = await request.json()
         requests.append(body)
-        return stub_answer(body)
+        return stub_answer(body, request.headers.get("Authorization", ""))
 
     app = web.Application()
     app.router.add_post(f"/chatbot/v2/webhook/{STUB_BOT}", webhook)

@@ -219,7 +219,7 @@ async def test_the_welcome_comes_as_events_and_audio_in_the_callers_format(servi
 @pytest.mark.parametrize("fmt", ["l16", "ulaw"])
 async def test_a_spoken_menu_label_is_heard_and_answered(service, fmt, said, caller_audio):
     kiosk = await welcomed(service, fmt)
-    await kiosk.stream(caller_audio(said("check balance"), fmt))
+    await kiosk.stream(await asyncio.to_thread(lambda: caller_audio(said("check balance"), fmt)))
     heard = await kiosk.final_transcript()
     assert (heard["text"], heard["input"], heard["digits"]) == ("check balance", "speech", "")
     reply = await kiosk.until("bot")
@@ -256,7 +256,7 @@ async def test_an_agent_request_transfers_and_closes(service):
 @pytest.mark.parametrize("fmt", ["l16", "ulaw"])
 async def test_keypad_tones_in_the_audio_are_keys(service, fmt, tone_wav, caller_audio):
     kiosk = await welcomed(service, fmt)
-    await kiosk.stream(caller_audio(tone_wav("1"), fmt))
+    await kiosk.stream(await asyncio.to_thread(lambda: caller_audio(tone_wav("1"), fmt)))
     assert await kiosk.until("transcript") == {"type": "transcript", "text": "balance", "final": True,
                                                "input": "dtmf", "digits": "1"}
     await kiosk.ws.close()
@@ -266,7 +266,7 @@ async def test_keypad_tones_in_the_audio_are_keys(service, fmt, tone_wav, caller
 async def test_speech_over_an_unplayed_prompt_barges_in(service, said, caller_audio):
     kiosk = await call(service, "l16")
     await kiosk.until("listening")  # the welcome is "still playing": no `played` sent
-    await kiosk.stream(caller_audio(said("talk to an agent"), "l16"))
+    await kiosk.stream(await asyncio.to_thread(lambda: caller_audio(said("talk to an agent"), "l16")))
     await kiosk.until("clear")
     heard = await kiosk.final_transcript()
     assert heard["text"] == "talk to an agent"

@@ -62,7 +62,6 @@ REQUESTS: dict[tuple[str, str, int], tuple[str, str, dict[str, Any]]] = {
     ("delete", "/v1/calls/{call_id}", 204): ("demo", "/v1/calls/{new}", {}),
     ("delete", "/v1/calls/{call_id}", 401): ("stub", "/v1/calls/call-0", {}),
     ("delete", "/v1/calls/{call_id}", 404): ("demo", "/v1/calls/call-unknown", {}),
-    ("delete", "/v1/calls/{call_id}", 409): ("demo", "/v1/calls/{ended}", {}),
     ("post", "/v1/calls/{call_id}/turns", 200): ("demo", TURNS, {"json": {"digits": "1"}}),
     ("post", "/v1/calls/{call_id}/turns", 400): ("demo", TURNS, {"json": {"digits": "12x"}}),
     ("post", "/v1/calls/{call_id}/turns", 404): ("demo", "/v1/calls/call-unknown/turns", {"json": {"digits": "1"}}),

@@ -7,14 +7,19 @@ each type is checked exactly); spoken turns use the menu's labels, which the rec
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 
 import aiohttp
 import pytest
 import pytest_asyncio
 from conversation.manual_clock import ManualClock
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from yarl import URL
 
 from adapter.api_errors import ApiError
+from adapter.app_state import CALLS, SERVICES
 from adapter.audio.decode import decode_audio
 from adapter.audio.encode import FORMATS, encode_audio
 from adapter.audio.pcm import Pcm
@@ -23,6 +28,7 @@ from adapter.doors.rest import (
     REST_CALLS,
     accepted,
     audio_format,
+    json_object,
     parse_digits,
     parse_new_call,
     reply_format,
@@ -33,7 +39,7 @@ from adapter.doors.rest_calls import TurnResult
 from adapter.kore.replies import Menu, MenuOption
 from adapter.kore.voice_directive import DigitSpec, ExpectedInput
 
-from .conftest import door_settings, keys, running, start_call
+from .conftest import door_settings, keys, running, start_call, stub_kore, stub_settings
 
 module_loop = pytest.mark.asyncio(loop_scope="module")
 
@@ -158,8 +164,8 @@ async def test_the_welcome_is_the_bots_answer_with_its_menu_and_audio(service):
 async def test_keypad_tones_in_every_audio_type_choose_from_the_menu(service, tone_wav, converted, name, content_type,
                                                                      options):
     call = await start_call(service)
-    wav = tone_wav("1")
-    body = converted(wav, f"tones.{name}", *options) if options else wav.read_bytes()
+    wav = await asyncio.to_thread(tone_wav, "1")  # sox and ffmpeg: off the loop
+    body = await asyncio.to_thread(converted, wav, f"tones.{name}", *options) if options else wav.read_bytes()
     headers = {"Content-Type": content_type} if content_type else {}
     resp = await service.post(f"/v1/calls/{call['id']}/turns", data=body, headers=headers)
     assert resp.status == 200, await resp.text()
@@ -173,7 +179,8 @@ async def test_keypad_tones_in_every_audio_type_choose_from_the_menu(service, to
 async def test_a_spoken_menu_label_uploaded_as_multipart_reaches_the_bot_as_its_payload(service, spoken):
     call = await start_call(service)
     form = aiohttp.FormData()
-    form.add_field("audio", spoken("transfer money").read_bytes(), filename="turn.wav", content_type="audio/wav")
+    wav = await asyncio.to_thread(spoken, "transfer money")
+    form.add_field("audio", wav.read_bytes(), filename="turn.wav", content_type="audio/wav")
     resp = await service.post(f"/v1/calls/{call['id']}/turns", data=form)
     assert resp.status == 200, await resp.text()
     answer = await resp.json()
@@ -221,7 +228,8 @@ async def test_accept_audio_answers_with_the_reply_itself(service):
     for fmt in FORMATS.values():
         got = await service.get(f"/v1/calls/{call['id']}/audio/1?format={fmt.name}")
         assert got.status == 200 and got.headers["Content-Type"] == fmt.content_type_for(16000)
-        assert abs(decode_audio(await got.read(), got.headers["Content-Type"]).duration_s - reply.duration_s) < 0.1
+        decoded = await asyncio.to_thread(decode_audio, await got.read(), got.headers["Content-Type"])  # ffmpeg
+        assert abs(decoded.duration_s - reply.duration_s) < 0.1
 
 
 @module_loop
@@ -233,16 +241,18 @@ async def test_a_menu_choice_by_key_transfers_the_call(service):
     again = await keys(service, call["id"], "1")
     assert (again.status, (await again.json())["error"]["code"]) == (409, "call_ended")
     goodbye = await service.get(URL(answer["audio_url"]).path)
-    assert goodbye.status == 200
+    assert goodbye.status == 200  # the phone system still plays it
+    assert (await service.delete(f"/v1/calls/{call['id']}")).status == 204  # its hang-up, after the bot's
 
 
 @module_loop
 async def test_hang_up_then_the_call_is_over(service):
     call = await start_call(service)
     assert (await service.delete(f"/v1/calls/{call['id']}")).status == 204
-    assert (await service.delete(f"/v1/calls/{call['id']}")).status == 409
+    assert (await service.delete(f"/v1/calls/{call['id']}")).status == 204  # phone systems send it again
     assert (await keys(service, call["id"], "1")).status == 409
-    assert (await service.get(f"/v1/calls/{call['id']}/audio/0")).status == 200  # the last reply stays
+    assert (await service.get(f"/v1/calls/{call['id']}/audio/0")).status == 404  # nobody will play it now
+    assert (await service.delete("/v1/calls/call-unknown")).status == 404
 
 
 @module_loop
@@ -287,8 +297,10 @@ async def test_an_idle_call_is_hung_up_then_forgotten():
         await conversation.hang_up("test over")  # waits for the idle hang-up already queued
         assert conversation.state.closed_reason == "idle"
         assert (await keys(client, call["id"], "9")).status == 409
-        clock.advance(300)  # an ended call is remembered for 5 minutes, then forgotten
-        assert (await keys(client, call["id"], "9")).status == 404
+        clock.advance(300)  # an ended call is kept whole for 5 minutes, then only its id is
+        assert (await keys(client, call["id"], "9")).status == 409
+        assert (await client.get(f"/v1/calls/{call['id']}/audio/0")).status == 404
+        assert (await client.delete(f"/v1/calls/{call['id']}")).status == 204
 
 
 async def test_a_body_over_the_byte_limit_is_413_and_the_call_goes_on():
@@ -301,3 +313,119 @@ async def test_a_body_over_the_byte_limit_is_413_and_the_call_goes_on():
         assert (await resp.json())["error"]["code"] == "too_large"
         fine = await keys(client, call["id"], "1")
         assert fine.status == 200 and (await fine.json())["transcript"] == "balance"
+
+
+# --- bounded memory, hostile and odd input ---------------------------------------------------------------
+
+ONE_LINE_ERRORS = {400: "bad_request", 404: "unknown_audio", 415: "unsupported_media"}
+
+
+async def one_line_error(resp: aiohttp.ClientResponse, status: int) -> str:
+    """The error's message, once its status, code and one-line body are checked."""
+    body = await resp.text()
+    assert resp.status == status and "\n" not in body.strip(), body[:300]
+    error = (await resp.json())["error"]
+    assert error["code"] == ONE_LINE_ERRORS[status]
+    return error["message"]
+
+
+@module_loop
+async def test_reply_audio_in_many_formats_keeps_few_encodings(service):
+    call = await start_call(service)
+    url = f"/v1/calls/{call['id']}/audio/0"
+    sizes = []
+    for accept in [*(f"audio/L16;rate={r}" for r in (8000, 16000, 22050, 24000, 32000, 44100, 48000)),
+                   "audio/basic", "audio/PCMA", "audio/wav;rate=8000"]:
+        resp = await service.get(url, headers={"Accept": accept})
+        assert resp.status == 200, accept
+        sizes.append(len(await resp.read()))
+    audio = service.app[REST_CALLS].find(call["id"]).audio(0)
+    assert audio.kept_bytes <= 2 * max(sizes)
+    refused = await service.get(url, headers={"Accept": "audio/L16;rate=12345"})
+    assert refused.status == 406 and (await refused.json())["error"]["code"] == "not_acceptable"
+
+
+@module_loop
+async def test_odd_bodies_and_paths_get_a_precise_4xx_and_the_call_goes_on(service, tone_wav):
+    deep = b"[" * 100_000 + b"]" * 100_000
+    new = await service.post("/v1/calls", data=b'{"from": ' + deep + b"}", headers={"Content-Type": "application/json"})
+    assert "nests deeper" in await one_line_error(new, 400)
+    call = await start_call(service)
+    turns = f"/v1/calls/{call['id']}/turns"
+    deep_turn = await service.post(turns, data=deep, headers={"Content-Type": "application/json"})
+    assert "nests deeper" in await one_line_error(deep_turn, 400)
+    no_boundary = await service.post(turns, data=b"--x\r\n\r\n--x--", headers={"Content-Type": "multipart/form-data"})
+    assert "boundary" in await one_line_error(no_boundary, 400)
+    wav = (await asyncio.to_thread(tone_wav, "1")).read_bytes()
+    as_form = await service.post(turns, data=wav, headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert "Content-Type: audio/wav" in await one_line_error(as_form, 415)
+    huge = await service.get(f"/v1/calls/{call['id']}/audio/{'9' * 5000}")
+    await one_line_error(huge, 404)
+    fine = await keys(service, call["id"], "1")
+    assert fine.status == 200 and (await fine.json())["transcript"] == "balance"
+
+
+@module_loop
+async def test_an_ended_call_leaves_nothing_in_the_session_store(service):
+    store = service.app[SERVICES].store
+    call = await start_call(service)
+    assert await store.get(call["id"]) is not None
+    await service.delete(f"/v1/calls/{call['id']}")
+    assert await store.get(call["id"]) is None
+
+
+@pytest.mark.parametrize("body", [b"", b"{", b"[]", b"null", b'"x"', b"\xff\xfe", b'{"from": 1e999999}',
+                                  b"[" * 5000, b'{"digits": ' + b"[" * 2000 + b"]" * 2000 + b"}"])
+def test_odd_json_bodies_are_400(body):
+    with pytest.raises(ApiError) as err:
+        parse_new_call(json_object(body), "en")
+    assert err.value.status == 400
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=200), st.integers(0, 3000).map(lambda n: b'{"from": ' + b"[" * n + b"]" * n + b"}"),
+                 st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(["from", "to", "language", "digits"])
+                                                                | st.text(max_size=5), inner, max_size=4),
+    max_leaves=20).map(lambda value: json.dumps(value).encode())))
+def test_any_json_body_is_a_new_call_keys_or_a_4xx(body):
+    for parse in (lambda value: parse_new_call(value, "en"), lambda value: parse_digits(value.get("digits"))):
+        try:
+            parse(json_object(body))
+        except ApiError as exc:
+            assert 400 <= exc.status < 500 and "\n" not in exc.message
+
+
+# --- failures ------------------------------------------------------------------------------------------
+
+
+async def test_a_failed_bot_gives_callers_an_error_id_and_the_log_the_detail(caplog):
+    caplog.set_level(logging.WARNING, logger="adapter.doors.rest")
+    async with stub_kore([]) as url, running(stub_settings(url)) as client:
+        call = await start_call(client)
+        resp = await keys(client, call["id"], "1")
+        assert resp.status == 502
+        error = (await resp.json())["error"]
+    error_id = resp.headers["X-Error-Id"]
+    assert error == {"code": "bot_error", "message": f"the bot failed; error id {error_id}"}
+    [line] = [r.getMessage() for r in caplog.records if r.name == "adapter.doors.rest" and error_id in r.getMessage()]
+    assert "stub failure" in line and call["id"] in line
+    assert "eyJ" not in line  # the JWT the bot echoed is redacted
+
+
+async def test_a_call_whose_welcome_never_comes_is_hung_up_and_frees_its_slot():
+    clock, requests = ManualClock(), []
+    async with stub_kore(requests) as url, running(stub_settings(
+            url, KORE_MODE="async", KORE_CALLBACK_TOKEN="callback-token-0123456789", KORE_VOICE_MAX_CALLS="1"),
+            clock=clock) as client:
+        for attempt in (1, 2):  # the second finds the one slot free again
+            creating = asyncio.create_task(client.post("/v1/calls", json={"from": "+1555", "to": "+1666"}))
+            async with asyncio.timeout(30):
+                while len(requests) < 2 * attempt - 1:  # the bot has the call (and will never call back)
+                    await asyncio.sleep(0.01)
+            clock.advance(14)  # past the 13 s give-up
+            resp = await creating
+            assert resp.status == 504, await resp.text()
+            assert len(client.app[CALLS]) == 0
+            assert requests[-1]["message"]["val"] == "SESSION_CLOSURE"

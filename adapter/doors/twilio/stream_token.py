@@ -5,7 +5,8 @@ Twilio does not sign the WebSocket of a Media Stream (specs/telephony.md §2.8),
 message must bring it back. The token is an HMAC over the CallSid, From, To, an expiry and a nonce,
 keyed by a key derived from TWILIO_AUTH_TOKEN: any instance with the same token checks it, across
 restarts, with no shared state. Single use is kept per process (a set of spent tokens until they
-expire); the stream door also refuses a CallSid that already had a conversation in the session store.
+expire); the stream door also refuses a CallSid that already had a conversation (the call registry
+remembers ended call ids).
 """
 
 from __future__ import annotations
