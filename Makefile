@@ -2,10 +2,13 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := espeak-ng libespeak-ng1 ffmpeg sox multimon-ng chromium
+# System packages: the service's (espeak-ng speaks, ffmpeg decodes MP3/OGG, sox plays and converts audio as the
+# README shows), and the tests' only (multimon-ng checks our DTMF, chromium runs the browser console test).
+RUN_PACKAGES := espeak-ng libespeak-ng1 ffmpeg sox
+TEST_PACKAGES := multimon-ng chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench system clean
+.PHONY: run test bench system system-test clean
 
 run: $(VENV)/.installed
 	$(BIN)/kore-voice serve
@@ -16,10 +19,11 @@ test: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
-# System packages: installed only when missing (espeak-ng speaks, ffmpeg decodes MP3/OGG, sox makes test audio,
-# chromium runs the browser console test).
-system:
-	@need=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+# System packages are installed only when missing; `make run` needs only the service's.
+system: PACKAGES = $(RUN_PACKAGES)
+system-test: PACKAGES = $(RUN_PACKAGES) $(TEST_PACKAGES)
+system system-test:
+	@need=$$(for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	$(PYTHON) -c 'import ensurepip' 2>/dev/null || need="$$need python3-venv"; \
 	if [ -n "$$(echo $$need)" ]; then \
 		echo "Installing system packages:" $$need; \
@@ -35,7 +39,7 @@ $(VENV)/.installed: pyproject.toml | system $(VENV)/bin/python
 	$(BIN)/python -m pip install -q -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | system $(VENV)/bin/python
+$(VENV)/.installed-test: pyproject.toml | system-test $(VENV)/bin/python
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $(VENV)/.installed $@
 

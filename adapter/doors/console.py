@@ -1,7 +1,8 @@
-"""The browser console: `GET /console`, one static page (console.html) that calls through the kiosk stream door.
+"""The browser console: `GET /console`, one static page (console.html) that calls through the kiosk stream door;
+and the front door a new user opens first, `GET /`, which points to it and to the docs.
 
-The page is public (it holds no data); the stream it opens still needs the API key, which the page
-passes on from its own `?key=`.
+The pages are public (they hold no data); the stream the console opens still needs the API key, which the
+page passes on from its own `?key=`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,21 @@ from importlib import resources
 
 from aiohttp import web
 
+from adapter import __version__
+
 PATH = "/console"
+
+#: What `GET /` lists for programs (and curl): where everything is.
+INDEX = {
+    "service": "kore-voice",
+    "version": __version__,
+    "console": PATH,
+    "openapi": "/openapi.json",
+    "health": "/healthz",
+    "ready": "/readyz",
+    "metrics": "/metrics",
+    "docs": "README.md of the kore-voice-adapter project; the REST contract is /openapi.json",
+}
 
 
 @functools.cache
@@ -24,5 +39,19 @@ async def console(request: web.Request) -> web.Response:
                         headers={"Cache-Control": "no-cache"})
 
 
+async def index(request: web.Request) -> web.Response:
+    """A browser (it asks for HTML) goes to the console, its `?key=` kept; anything else gets the JSON index."""
+    if "text/html" in request.headers.get("Accept", ""):
+        raise web.HTTPFound(f"{PATH}?{request.query_string}" if request.query_string else PATH)
+    return web.json_response(INDEX)
+
+
+async def favicon(request: web.Request) -> web.Response:
+    """Browsers ask every page's host for one; an empty answer keeps 404s out of the access log."""
+    return web.Response(status=204, headers={"Cache-Control": "max-age=86400"})
+
+
 def add_routes(app: web.Application) -> None:
+    app.router.add_get("/", index)
     app.router.add_get(PATH, console)
+    app.router.add_get("/favicon.ico", favicon)

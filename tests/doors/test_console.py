@@ -67,8 +67,31 @@ async def test_the_page_is_public_and_the_stream_still_needs_the_key(service: Te
     assert (await service.get("/v1/stream")).status == 401
 
 
+async def test_the_front_door_points_browsers_to_the_console_and_programs_to_the_docs(service: TestClient):
+    index = await service.get("/")
+    assert (index.status, index.content_type) == (200, "application/json")
+    assert {k: v for k, v in (await index.json()).items() if k in ("console", "openapi")} == {
+        "console": "/console", "openapi": "/openapi.json"}
+    browser = await service.get(f"/?key={API_KEY}", headers={"Accept": "text/html,*/*;q=0.8"}, allow_redirects=False)
+    assert (browser.status, browser.headers["Location"]) == (302, f"/console?key={API_KEY}")
+    assert (await service.get("/favicon.ico")).status == 204
+
+
+async def test_a_refused_stream_shows_its_reason(browser: Browser, service: TestClient):
+    page = await browser.new_page()
+    await page.goto(str(service.make_url("/console")))  # no ?key=
+    await page.click("#start")
+    await expect(page.locator("#log .sys")).to_have_text(re.compile(
+        r"Call refused: 401 unauthorized: missing or wrong API key.*open this page as /console\?key=YOUR_KEY"),
+        timeout=WAIT_MS)
+    await expect(page.locator("#status")).to_have_text("refused")
+    assert await page.locator("#start").is_enabled()
+
+
 async def test_a_call_by_keypad_and_wav_file(browser: Browser, service: TestClient):
     page = await open_call(browser, service)
+    missing = []
+    page.on("response", lambda response: response.status >= 400 and missing.append(response.url))
     await expect(page.locator("#played")).not_to_have_text("0", timeout=WAIT_MS)
 
     await page.click("#keypad button[data-key='1']")
@@ -84,7 +107,19 @@ async def test_a_call_by_keypad_and_wav_file(browser: Browser, service: TestClie
 
     await page.click("#hangup")
     await expect(page.locator("#status")).to_have_text("ended", timeout=WAIT_MS)
+    await expect(page.locator("#log .sys").last).to_have_text("You hung up.")
     assert await page.locator("#start").is_enabled()
+    assert missing == []
+
+
+async def test_the_page_asks_for_nothing_that_is_not_there(browser: Browser, service: TestClient):
+    page = await browser.new_page()
+    failed = []
+    page.on("response", lambda response: response.status >= 400 and failed.append(response.url))
+    await page.goto(str(service.make_url(f"/?key={API_KEY}")))  # the front door sends a browser to the console
+    await expect(page).to_have_title("kore-voice console")
+    await page.wait_for_load_state("networkidle")
+    assert failed == []
 
 
 async def test_the_microphone_is_heard(browser: Browser, service: TestClient):
