@@ -16,8 +16,11 @@ import aiohttp
 import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adapter.api_errors import ApiError
+from adapter.app_state import CALLS, SERVICES
 from adapter.audio import g711
 from adapter.conversation.events import CallerHungUp, KeyIn, PlaybackDone
 from adapter.doors import kiosk_stream
@@ -359,3 +362,75 @@ async def test_a_socket_that_never_starts_a_call_is_closed(service, monkeypatch)
     other = await call(service, "l16")
     assert (await other.event())["type"] == "started"
     await other.ws.close()
+
+
+@module_loop
+async def test_a_socket_that_sends_anything_but_start_is_closed_all_the_same(service, monkeypatch):
+    monkeypatch.setattr(kiosk_stream, "START_TIMEOUT_S", 0.5)
+    ws = await service.ws_connect(f"/v1/stream?key={API_KEY}")
+    kiosk = Kiosk(ws, "l16")
+    for _ in range(400):  # a frame every 5 ms, for twice the time allowed
+        if ws.closed:
+            break
+        await ws.send_json({"type": "dtmf", "digit": "1"})
+        await asyncio.sleep(0.005)
+    while (event := await kiosk.event())["type"] == "error" and event["code"] == "bad_frame":
+        pass
+    assert event == {"type": "error", "code": "start_timeout", "message": "no start message within 0.5 s"}
+    assert ws.closed or (await kiosk.event())["type"] == "closed"
+
+
+@module_loop
+async def test_deeply_nested_json_gets_the_error_event_and_the_call_goes_on(service):
+    kiosk = await welcomed(service, "l16")
+    await kiosk.ws.send_str("[" * 2000 + "]" * 2000)
+    error = await kiosk.until("error")
+    assert (error["code"], error["message"]) == ("bad_frame", "a text frame must be JSON")
+    await kiosk.ws.send_json({"dtmf": "1"})
+    assert (await kiosk.until("transcript"))["text"] == "balance"
+    await kiosk.ws.close()
+
+
+@module_loop
+async def test_the_session_store_is_written_on_change_and_empty_once_the_call_ends(service, monkeypatch):
+    store = service.app[SERVICES].store
+    writes: list[str] = []
+    put = store.put
+
+    async def counted(call_id: str, state: Any) -> None:
+        writes.append(call_id)
+        await put(call_id, state)
+
+    monkeypatch.setattr(store, "put", counted)
+    kiosk = await welcomed(service, "l16")
+    call_id = kiosk.of("started")[0]["id"]
+    await kiosk.stream(bytes(640 * 100))  # 2 s of silence in 20 ms frames
+    await kiosk.ws.send_json({"dtmf": "1"})
+    await kiosk.until("listening")
+    assert 0 < writes.count(call_id) < 15, writes.count(call_id)
+    await kiosk.ws.send_json({"type": "stop"})
+    while (await kiosk.event())["type"] != "closed":  # the socket closes once the call has ended
+        pass
+    assert await store.get(call_id) is None and service.app[CALLS].get(call_id) is None
+
+
+def stream_messages() -> st.SearchStrategy[str]:
+    """Text frames: any text, JSON of any shape, messages with our keys and odd values, deep nesting."""
+    values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+                          lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
+                                                                                       max_size=3), max_leaves=10)
+    keys = st.sampled_from(["type", "from", "to", "format", "rate", "digit", "dtmf", "id"])
+    kinds = st.sampled_from(["start", "dtmf", "played", "stop", "hello"])
+    messages = st.dictionaries(keys, values | kinds | st.sampled_from(["l16", "ulaw", "+1555", "5"]), max_size=6)
+    return st.one_of(st.text(max_size=200), messages.map(json.dumps),
+                     st.integers(0, 2100).map(lambda n: "[" * n + "]" * n))
+
+
+@settings(max_examples=400, deadline=None)
+@given(stream_messages())
+def test_any_text_frame_is_a_message_or_a_documented_error(text):
+    for parse in (lambda message: parse_start(message, "en"), parse_control):
+        try:
+            parse(parse_text(text))
+        except ApiError as exc:
+            assert exc.code in ("bad_frame", "bad_request") and "\n" not in exc.message
