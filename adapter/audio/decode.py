@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import re
 from dataclasses import dataclass
 
-from pydub import AudioSegment
-from pydub.exceptions import CouldntDecodeError
-
+from adapter.audio import ffmpeg
 from adapter.audio.errors import AudioTooLarge, AudioTooLong, MalformedAudio, UnsupportedAudio
 from adapter.audio.limits import AudioLimits
 from adapter.audio.pcm import Pcm
-from adapter.audio.wav import ENCODINGS, read_wav, samples_to_pcm
+from adapter.audio.wav import ENCODINGS, check_layout, read_wav, samples_to_pcm
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +21,7 @@ class InputFormat:
     label: str
     encoding: str | None = None      # headerless samples: their encoding (see wav.ENCODINGS)
     default_rate: int | None = None  # headerless samples: rate when the type has no rate=
-    ffmpeg_format: str | None = None  # containers decoded by ffmpeg through pydub
+    ffmpeg_format: str | None = None  # containers decoded by ffmpeg: its demuxer
 
 
 WAV = InputFormat("wav", "WAV")
@@ -55,6 +52,10 @@ MEDIA_TYPES: dict[str, InputFormat] = {
 _UNDECLARED = ("application/octet-stream", "")
 
 
+_HTTP_SPACE = " \t"  # RFC 9110 OWS; other whitespace stays in the value and makes it invalid
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
+
+
 def parse_content_type(value: str) -> tuple[str, dict[str, str]]:
     """`'Audio/L16; rate=16000'` -> `('audio/l16', {'rate': '16000'})`."""
     media, *items = value.split(";")
@@ -62,8 +63,14 @@ def parse_content_type(value: str) -> tuple[str, dict[str, str]]:
     for item in items:
         key, sep, val = item.partition("=")
         if sep:
-            params[key.strip().lower()] = val.strip().strip('"')
-    return media.strip().lower(), params
+            params[key.strip(_HTTP_SPACE).lower()] = val.strip(_HTTP_SPACE).strip('"')
+    return media.strip(_HTTP_SPACE).lower(), params
+
+
+def whole_number(text: str) -> int | None:
+    """A parameter's value as a number when it is 1 to 9 ASCII digits, else None. `int()` alone would
+    also take `1_6000`, `+16000`, full-width or other Unicode digits and surrounding whitespace."""
+    return int(text) if _WHOLE_NUMBER.fullmatch(text) else None
 
 
 def _is_mpeg_frame(head: bytes) -> bool:
@@ -101,8 +108,9 @@ def decode_audio(
         content_type: e.g. `audio/wav` or `audio/L16;rate=16000;channels=2` (see MEDIA_TYPES).
             Headerless types take `rate=` (μ-law and A-law default to 8000) and `channels=`.
             None or application/octet-stream: the container is sniffed from its magic bytes.
-        limits: byte and duration limits, checked from the size and header before decoding
-            wherever the format allows (after decoding for MP3, Ogg, FLAC and WebM).
+        limits: byte, duration, rate and channel limits, checked from the size and header before
+            decoding (MP3, Ogg, FLAC and WebM are probed first; ffmpeg's output is also capped
+            at the duration limit while it is read, for headers that do not tell or lie).
 
     Raises:
         AudioTooLarge: more than `limits.max_bytes`.
@@ -150,10 +158,10 @@ def _int_param(params: dict[str, str], name: str, default: int | None, media: st
         if default is None:
             raise UnsupportedAudio(f"{media} needs a {name} parameter, e.g. {media};{name}=16000")
         return default
-    try:
-        return int(text)
-    except ValueError:
-        raise MalformedAudio(f"{media} parameter {name}={text!r} is not a whole number") from None
+    number = whole_number(text)
+    if number is None:
+        raise MalformedAudio(f"{media} parameter {name}={text!r} is not a whole number")
+    return number
 
 
 def _decode_headerless(
@@ -162,7 +170,8 @@ def _decode_headerless(
 ) -> Pcm:
     rate = _int_param(params, "rate", default_rate, media)
     channels = _int_param(params, "channels", 1, media)
-    frame_bytes = ENCODINGS[encoding].width * max(channels, 1)
+    check_layout(channels, rate, media, limits)
+    frame_bytes = ENCODINGS[encoding].width * channels
     if len(data) % frame_bytes:
         raise MalformedAudio(
             f"{media} data is {len(data)} bytes, not a whole number of {frame_bytes}-byte frames"
@@ -173,35 +182,18 @@ def _decode_headerless(
 def _decode_container(data: bytes, fmt: InputFormat, limits: AudioLimits) -> Pcm:
     if fmt.ffmpeg_format is None:
         return read_wav(data, limits)
-    # ffmpeg stops one second past the limit, so a short file that decodes to hours of
-    # audio costs no more memory than the longest turn we accept.
     try:
-        segment = AudioSegment.from_file(
-            io.BytesIO(data), format=fmt.ffmpeg_format, duration=limits.max_seconds + 1
+        info = ffmpeg.probe(data, fmt.ffmpeg_format, fmt.label)
+        check_layout(info.channels, info.rate, fmt.label, limits)
+        if info.duration_s is not None and info.duration_s > limits.max_seconds:
+            raise AudioTooLong(
+                f"{fmt.label} audio lasts {info.duration_s:.1f} s, over the {limits.max_seconds:g} s limit"
+            )
+        pcm = ffmpeg.decode_mono16(
+            data, fmt.ffmpeg_format, fmt.label, info.rate, int(limits.max_seconds * info.rate) * 2
         )
     except FileNotFoundError:
         raise UnsupportedAudio(f"decoding {fmt.label} needs ffmpeg, which is not installed") from None
-    except CouldntDecodeError as e:
-        reason = _ffmpeg_reason(str(e))
-        raise MalformedAudio(f"cannot decode the {fmt.label} data ({reason})") from None
-    except (IndexError, KeyError, ValueError):  # pydub reading ffprobe's report of non-audio
-        raise MalformedAudio(f"cannot decode the {fmt.label} data (no audio stream)") from None
-    if segment.duration_seconds > limits.max_seconds:
+    if pcm is None:
         raise AudioTooLong(f"{fmt.label} audio runs past the {limits.max_seconds:g} s limit")
-    # pydub hands back 8-bit unsigned or 16/24/32-bit signed PCM, as ffprobe saw the source.
-    encoding = {1: "u8", 2: "s16le", 3: "s24le", 4: "s32le"}[segment.sample_width]
-    return samples_to_pcm(
-        segment.raw_data, encoding, segment.channels, segment.frame_rate, limits, fmt.label
-    )
-
-
-_FFMPEG_NOISE = re.compile(r"^\[cache @|^Conversion failed|^Error |^Press \[q\]|^\s")
-_FFMPEG_PREFIX = re.compile(r"^(cache:pipe:\d+: |\[[^]]* @ 0x[0-9a-f]+\] )")
-
-
-def _ffmpeg_reason(message: str) -> str:
-    """The last telling line of ffmpeg's stderr (as pydub quotes it), short and on one line."""
-    lines = message.partition("Output from ffmpeg/avlib:")[2].splitlines()
-    telling = [ln for ln in lines if ln.strip() and not _FFMPEG_NOISE.search(ln)]
-    last = _FFMPEG_PREFIX.sub("", telling[-1]).strip() if telling else "ffmpeg failed"
-    return last[:100]
+    return pcm

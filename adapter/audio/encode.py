@@ -3,29 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
-import io
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pydub import AudioSegment
-
 from adapter.audio import g711
-from adapter.audio.decode import MEDIA_TYPES, parse_content_type
+from adapter.audio.decode import MEDIA_TYPES, parse_content_type, whole_number
 from adapter.audio.errors import UnsupportedAudio
+from adapter.audio.ffmpeg import encode_mp3
 from adapter.audio.pcm import Pcm
 from adapter.audio.resample import resample
-from adapter.audio.wav import MAX_RATE, MIN_RATE, g711_wav_bytes, wav_bytes
-
-
-def _mp3(pcm: Pcm) -> bytes:
-    segment = AudioSegment(data=pcm.data, sample_width=2, frame_rate=pcm.rate, channels=1)
-    out = io.BytesIO()
-    segment.export(out, format="mp3", bitrate="64k")
-    return out.getvalue()
-
+from adapter.audio.wav import g711_wav_bytes, wav_bytes
 
 # MPEG-1, -2 and -2.5 Layer III rates; any other is resampled up to the next one.
 _MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+# The L16 rates we send (an `Accept: audio/L16;rate=R` naming another is not acceptable): a fixed set,
+# so clients cannot make us build and keep one encoding per rate they invent.
+L16_RATES = (8000, 16000, 22050, 24000, 32000, 44100, 48000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +55,9 @@ FORMATS: dict[str, OutputFormat] = {f.name: f for f in (
     OutputFormat("wav-ulaw8k", 8000, "audio/wav", "wav", lambda p: g711_wav_bytes(p, "ulaw")),
     OutputFormat("wav-alaw8k", 8000, "audio/wav", "wav", lambda p: g711_wav_bytes(p, "alaw")),
     # RFC 3551 L16 is big-endian
-    OutputFormat("l16", None, "audio/L16", "l16", lambda p: p.samples().astype(">i2").tobytes()),
-    OutputFormat("mp3", None, "audio/mpeg", "mp3", _mp3, rates=_MP3_RATES),
+    OutputFormat("l16", None, "audio/L16", "l16", lambda p: p.samples().astype(">i2").tobytes(),
+                 rates=L16_RATES),
+    OutputFormat("mp3", None, "audio/mpeg", "mp3", encode_mp3, rates=_MP3_RATES),
     # raw little-endian samples at 16 kHz, as browsers and kiosks play them (the stream door's L16)
     OutputFormat("slin16k", 16000, "audio/slin;rate=16000", "raw", lambda p: p.data),
 )}
@@ -88,16 +82,12 @@ def encode_audio(pcm: Pcm, fmt: str | OutputFormat) -> bytes:
 
 def format_for_content_type(content_type: str) -> OutputFormat | None:
     """The output format that answers a media type such as `audio/basic`, `audio/wav;rate=8000`
-    or `audio/L16;rate=8000` (so a door can honour Accept), or None when none does."""
+    or `audio/L16;rate=8000` (so a door can honour Accept), or None when none does: a `rate=` must be
+    ASCII digits naming a rate the format is sent at (for L16 and MP3, one of a fixed set)."""
     media, params = parse_content_type(content_type)
     source = MEDIA_TYPES.get(media)
-    if source is None:
-        return None
-    try:
-        rate = int(params["rate"]) if "rate" in params else None
-    except ValueError:
-        return None
-    if rate is not None and not MIN_RATE <= rate <= MAX_RATE:
+    rate = whole_number(params["rate"]) if "rate" in params else None
+    if source is None or ("rate" in params and rate is None):
         return None
     for name in _ANSWERS.get(source.name, ()):
         fmt = FORMATS[name]

@@ -15,8 +15,8 @@ from adapter.audio.errors import AudioTooLong, MalformedAudio, UnsupportedAudio
 from adapter.audio.limits import AudioLimits
 from adapter.audio.pcm import Pcm
 
-#: Sample rates outside this range come from a damaged header, not from a recording.
-MIN_RATE, MAX_RATE = 1_000, 768_000
+#: Sample rates below this come from a damaged header, not from a recording.
+MIN_RATE = 1_000
 
 # Tools writing to a pipe cannot seek back to fix the sizes: espeak-ng and sox leave 0x7FFFF000
 # (or a little more) and ffmpeg 0xFFFFFFFF. Such a data chunk runs to the end of the file.
@@ -68,14 +68,17 @@ ENCODINGS: dict[str, Encoding] = {e.name: e for e in (
 )}
 
 
-def _check_layout(channels: int, rate: int, source: str) -> None:
-    """Reject channel counts and rates no real audio has; `source` names who declared them."""
+def check_layout(channels: int, rate: int, source: str, limits: AudioLimits) -> None:
+    """Reject channel counts and rates no real audio has (malformed) or over the limits (unsupported),
+    before anything is decoded; `source` names who declared them."""
     if channels < 1:
         raise MalformedAudio(f"{source} declares {channels} channels")
-    if not MIN_RATE <= rate <= MAX_RATE:
-        raise MalformedAudio(
-            f"{source} declares a sample rate of {rate} Hz (expected {MIN_RATE}–{MAX_RATE})"
-        )
+    if rate < MIN_RATE:
+        raise MalformedAudio(f"{source} declares a sample rate of {rate} Hz (expected {MIN_RATE} or more)")
+    if channels > limits.max_channels:
+        raise UnsupportedAudio(f"{source} has {channels} channels; at most {limits.max_channels} are decoded")
+    if rate > limits.max_rate:
+        raise UnsupportedAudio(f"{source} is sampled at {rate} Hz; at most {limits.max_rate} Hz is decoded")
 
 
 def samples_to_pcm(
@@ -86,7 +89,7 @@ def samples_to_pcm(
 
     Layout and duration are checked before anything is decoded.
     """
-    _check_layout(channels, rate, source)
+    check_layout(channels, rate, source, limits)
     enc = ENCODINGS[encoding]
     frames = len(payload) // (enc.width * channels)
     if frames / rate > limits.max_seconds:
@@ -147,7 +150,7 @@ def _encoding_for(tag: int, bits: int) -> str:
     raise UnsupportedAudio(f"WAV format tag 0x{tag:04X}{name} is not supported")
 
 
-def _parse_fmt(body: bytes) -> tuple[str, int, int]:
+def _parse_fmt(body: bytes, limits: AudioLimits) -> tuple[str, int, int]:
     if len(body) < 16:
         raise MalformedAudio(f"WAV fmt chunk is {len(body)} bytes, shorter than 16")
     tag, channels, rate, _byte_rate, _block_align, bits = struct.unpack_from("<HHIIHH", body)
@@ -160,11 +163,11 @@ def _parse_fmt(body: bytes) -> tuple[str, int, int]:
                 f"WAV sub-format {uuid.UUID(bytes_le=guid)} is not supported"
             )
         tag = int.from_bytes(guid[:2], "little")
-    _check_layout(channels, rate, "WAV header")
+    check_layout(channels, rate, "WAV header", limits)
     return _encoding_for(tag, bits), channels, rate
 
 
-def read_wav_header(data: bytes) -> WavHeader:
+def read_wav_header(data: bytes, limits: AudioLimits = AudioLimits()) -> WavHeader:
     """Walk the RIFF chunks up to `data`, skipping unknown ones (LIST, fact, ...)."""
     if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
         if data[:4] in (b"RF64", b"BW64"):
@@ -193,14 +196,14 @@ def read_wav_header(data: bytes) -> WavHeader:
                 f"but the file holds {available}"
             )
         if chunk_id == b"fmt ":
-            fmt = _parse_fmt(data[start:start + size])
+            fmt = _parse_fmt(data[start:start + size], limits)
         pos = start + size + (size & 1)  # chunks are padded to an even length
     raise MalformedAudio("WAV has no fmt chunk" if fmt is None else "WAV has no data chunk")
 
 
 def read_wav(data: bytes, limits: AudioLimits = AudioLimits()) -> Pcm:
     """Mono Pcm at the file's own rate; the header is checked against `limits` first."""
-    h = read_wav_header(data)
+    h = read_wav_header(data, limits)
     payload = memoryview(data)[h.data_offset:h.data_offset + h.data_size]
     return samples_to_pcm(payload, h.encoding, h.channels, h.rate, limits, "WAV")
 

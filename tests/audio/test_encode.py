@@ -3,9 +3,11 @@ import subprocess
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adapter.audio.decode import decode_audio
-from adapter.audio.encode import FORMATS, OutputFormat, encode_audio, format_for_content_type
+from adapter.audio.encode import FORMATS, L16_RATES, OutputFormat, encode_audio, format_for_content_type
 from adapter.audio.errors import UnsupportedAudio
 from adapter.audio.pcm import Pcm
 from adapter.audio.resample import resample
@@ -131,9 +133,35 @@ def test_format_for_content_type(content_type, name, rate):
 @pytest.mark.parametrize("content_type", [
     "audio/x-mulaw;rate=16000", "audio/wav;rate=44100", "audio/L16;rate=abc", "audio/L16;rate=0",
     "audio/ogg", "audio/x-raw;rate=8000", "text/html", "*/*",
+    # only the fixed L16 rates: a client inventing rates must not make us build a format per rate
+    "audio/L16;rate=12345", "audio/L16;rate=16001", "audio/L16;rate=11025", "audio/L16;rate=96000",
+    # ASCII digits only: int() alone takes all of these for 16000
+    "audio/L16;rate=1_6000", "audio/L16;rate=１６０００", "audio/L16;rate=+16000", "audio/L16;rate=16000.0",
+    "audio/L16;rate=\u00a016000", "audio/L16;rate=16000\x0b", "audio/L16;rate=٨٠٠٠", "audio/L16;rate=",
 ])
 def test_no_format_for_content_types_we_cannot_answer(content_type):
     assert format_for_content_type(content_type) is None
+
+
+def test_l16_answers_exactly_the_fixed_rates():
+    answered = {r for r in range(1000, 200_001) if format_for_content_type(f"audio/L16;rate={r}")}
+    assert answered == set(L16_RATES) == {8000, 16000, 22050, 24000, 32000, 44100, 48000}
+
+
+def test_l16_from_a_rate_outside_the_set_is_sent_at_the_next_one_up():
+    assert (FORMATS["l16"].output_rate(11025), FORMATS["l16"].content_type_for(11025)) == (
+        16000, "audio/L16;rate=16000")
+    assert decode_audio(encode_audio(Pcm.silence(1.0, 11025), "l16"), "audio/L16;rate=16000").frames == 16000
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.text(max_size=60), st.integers(0, 999_999).map(str)),
+       st.sampled_from(["audio/L16;rate=", "audio/wav;rate=", "audio/mpeg; rate=", ""]))
+def test_any_accept_value_gives_a_known_format_or_none(text, prefix):
+    fmt = format_for_content_type(prefix + text)
+    assert fmt is None or (fmt.name in FORMATS and (fmt.rate is None or fmt.output_rate(fmt.rate) == fmt.rate))
+    if fmt is not None and fmt.name == "l16" and fmt.rate is not None:
+        assert fmt.rate in L16_RATES
 
 
 def test_a_format_from_a_content_type_encodes_at_its_rate(speech):

@@ -184,9 +184,7 @@ def test_wav_streamed_by_ffmpeg_reads_to_the_end(speech_wav):
 MALFORMED = {
     "zero channels": (make_wav(1, 0, 8000, 16, bytes(100)), "WAV header declares 0 channels"),
     "zero rate": (make_wav(1, 1, 0, 16, bytes(100)),
-                  "WAV header declares a sample rate of 0 Hz (expected 1000–768000)"),
-    "absurd rate": (make_wav(1, 1, 4_000_000_000, 16, bytes(100)),
-                    "WAV header declares a sample rate of 4000000000 Hz (expected 1000–768000)"),
+                  "WAV header declares a sample rate of 0 Hz (expected 1000 or more)"),
     "PCM 40 bits": (make_wav(1, 1, 8000, 40, bytes(100)), "WAV PCM cannot have 40 bits per sample"),
     "PCM 0 bits": (make_wav(1, 1, 8000, 0, bytes(100)), "WAV PCM cannot have 0 bits per sample"),
     "float 16 bits": (make_wav(3, 1, 8000, 16, bytes(100)), "WAV float cannot have 16 bits per sample"),
@@ -233,6 +231,10 @@ UNSUPPORTED = {
         "WAV sub-format 03020100-0504-0706-0809-0a0b0c0d0e0f is not supported"),
     "RF64": (b"RF64" + bytes(40), "RF64 WAV (for files over 4 GB) is not supported"),
     "RIFX": (b"RIFX" + bytes(40), "big-endian RIFX WAV is not supported"),
+    "rate over the limit": (make_wav(1, 1, 4_000_000_000, 16, bytes(100)),
+                            "WAV header is sampled at 4000000000 Hz; at most 192000 Hz is decoded"),
+    "channels over the limit": (make_wav(1, 9, 8000, 16, bytes(180)),
+                                "WAV header has 9 channels; at most 8 are decoded"),
 }
 
 
