@@ -13,7 +13,7 @@ from aiohttp import web
 # The code for errors raised with a bare status (aiohttp's own 404, 405, 413, ...).
 CODES = {
     400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
-    406: "not_acceptable", 409: "conflict", 413: "too_large", 415: "unsupported_media",
+    406: "not_acceptable", 408: "request_timeout", 409: "conflict", 413: "too_large", 415: "unsupported_media",
     429: "too_many_requests", 500: "internal", 502: "bot_error", 503: "unavailable", 504: "bot_timeout",
 }
 

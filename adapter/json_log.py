@@ -1,22 +1,37 @@
 """One-line JSON logs for the service: every record and every HTTP request, secrets left out.
 
-Access lines carry no headers at all (so no Authorization) and hide path tokens such as the async
-callback receiver's `/kore/callback/{token}`.
+Access lines carry no headers at all (so no Authorization). Every line, from any logger, goes through
+one `redact`: secrets that travel in URLs (the async callback token in `/kore/callback/{token}`, the
+Twilio audio token in `/twilio/audio/{token}/…`, `?key=` and `?token=`), bearer credentials and JWTs
+become `***`, whatever message, field or traceback quotes them.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import UTC, datetime
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
 
 # LogRecord's own attributes; anything else on a record came through `extra=` and is logged as a field.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
-# Route parameters that are secrets (adapter.kore.callbacks: the POST_URL token).
-SECRET_PARAMS = ("token",)
+REDACTED = "***"
+# Secrets in text, each with what stays before it: path segments that are tokens, query parameters that
+# are keys, `Bearer …` credentials (ours, echoed by a bot), and JWTs anywhere (header.payload.signature).
+_SECRETS = re.compile(
+    r"(?P<keep>/kore/callback/|/twilio/audio/|[?&;](?:key|token|access_token)=|\bBearer\s+)[^/?&;#\s\"'<>\\]+"
+    r"|(?P<jwt>\beyJ[\w-]+\.[\w-]+\.[\w-]*)",
+    re.IGNORECASE,
+)
+
+
+def redact(text: str) -> str:
+    """`text` with every secret it may carry (see the module's docstring) replaced by `***`."""
+    return _SECRETS.sub(lambda m: (m["keep"] or "") + REDACTED, text)
 
 
 class JsonFormatter(logging.Formatter):
@@ -30,7 +45,21 @@ class JsonFormatter(logging.Formatter):
         line.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False, default=str)
+        return redact(json.dumps(line, ensure_ascii=False, default=str))
+
+
+class MalformedRequests(logging.Filter):
+    """aiohttp logs every request it cannot parse as an error with a traceback, so any client can
+    fill the log at will: one warning line that says why is enough (the access line follows)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            reason = exc.message.splitlines()[0] if exc.message else type(exc).__name__
+            record.msg, record.args = "malformed request from %s: %s", (*record.args[:1], reason)
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
 
 
 def configure(level: str = "info") -> None:
@@ -40,17 +69,12 @@ def configure(level: str = "info") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    logging.getLogger("aiohttp.server").addFilter(MalformedRequests())
 
 
 def logged_path(request: web.BaseRequest) -> str:
-    """The request path with secret route parameters replaced by `***` (query strings are dropped)."""
-    path = request.path
-    match_info = getattr(request, "match_info", None) or {}
-    for name in SECRET_PARAMS:
-        value = match_info.get(name)
-        if value:
-            path = path.replace(value, "***")
-    return path
+    """The request path, secrets redacted (query strings are dropped)."""
+    return redact(request.path)
 
 
 class JsonAccessLogger(AbstractAccessLogger):

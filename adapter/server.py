@@ -14,9 +14,10 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from concurrent.futures import Executor
 from importlib import resources
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -32,6 +33,7 @@ from adapter.conversation.store import MemoryStore
 from adapter.doors import console, kiosk_stream, rest
 from adapter.doors.twilio import media as twilio_media
 from adapter.doors.twilio import voice as twilio_voice
+from adapter.json_log import JsonAccessLogger, logged_path, redact
 from adapter.kore.callbacks import ReplyRouter, add_callback_routes
 from adapter.kore.client import KoreClient
 from adapter.kore.simulator.embedded import embedded_bot
@@ -79,12 +81,59 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         message = " ".join((exc.text or exc.reason).removeprefix(f"{exc.status}: ").split())
         headers = {k: v for k, v in exc.headers.items() if k in KEPT_HEADERS}
     except Exception:
-        log.exception("%s %s failed", request.method, request.path)
+        log.exception("%s %s failed", request.method, logged_path(request))
         status, code, message, headers = 500, "internal", "internal error; the service log has the details", {}
     request.app[METRICS].request_errors.labels(code).inc()
+    message = redact(message)  # an error may quote a URL or a credential; neither goes back out
     if status >= 500:
-        log.warning("%s %s: %d %s: %s", request.method, request.path, status, code, message)
+        log.warning("%s %s: %d %s: %s", request.method, logged_path(request), status, code, message)
     return error_response(status, code, message, headers)
+
+
+def undecodable_header(headers: Mapping[str, str]) -> str | None:
+    """The name of the first header whose value is not UTF-8 (aiohttp keeps such bytes as surrogates)."""
+    for name, value in headers.items():
+        if not value.isascii():
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                return name
+    return None
+
+
+@web.middleware
+async def utf8_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse headers that are not UTF-8 once, here, rather than as a 500 in whichever door encodes one."""
+    name = undecodable_header(request.headers)
+    if name is not None:
+        raise ApiError(400, "bad_header", f"the {name[:64]} header holds bytes that are not UTF-8")
+    return await handler(request)
+
+
+class BodyTimeout(TimeoutError):
+    """The client stopped sending its body. A TimeoutError, so aiohttp's lingering read after the
+    answer gives up on it quietly and closes the connection."""
+
+
+@web.middleware
+async def body_deadline(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A body must arrive whole within KORE_VOICE_BODY_TIMEOUT_SECONDS of its head: a client that
+    trickles one (slowloris) gets 408 and its connection closed instead of holding it for ever."""
+    if not request.body_exists or request.content.is_eof():
+        return await handler(request)
+    timeout = request.app[SETTINGS].service.body_timeout_s
+
+    def expire() -> None:
+        if not request.content.is_eof():
+            request.content.set_exception(BodyTimeout())
+
+    timer = asyncio.get_running_loop().call_later(timeout, expire)
+    try:
+        return await handler(request)
+    except BodyTimeout:
+        raise ApiError(408, "request_timeout", f"the request body did not arrive within {timeout:g} s") from None
+    finally:
+        timer.cancel()
 
 
 def bearer_token(header: str) -> str:
@@ -264,6 +313,14 @@ async def openapi(request: web.Request) -> web.Response:
 # --- the app ---------------------------------------------------------------------------------------
 
 
+def runner_options(settings: Settings) -> dict[str, Any]:
+    """How the HTTP server around the app handles connections (AppRunner's options): JSON access lines,
+    and a connection that has not sent a whole request head within KORE_VOICE_HEADER_TIMEOUT_SECONDS
+    of connecting (or of its previous answer) is closed. aiohttp's keep-alive timer is that deadline:
+    it starts at accept and closes a connection still waiting for its next request."""
+    return {"access_log_class": JsonAccessLogger, "keepalive_timeout": settings.service.header_timeout_s}
+
+
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
     """The service for `settings`; nothing starts until the app does (tests may pass a manual clock).
 
@@ -273,7 +330,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     kore = settings.kore
     if kore.mode == "async" and kore.embedded and settings.service.port == 0:
         raise ConfigError("KORE_MODE=async with the embedded bot needs a fixed KORE_VOICE_PORT for its callbacks")
-    app = web.Application(middlewares=[json_errors, api_key],
+    app = web.Application(middlewares=[json_errors, utf8_headers, body_deadline, api_key],
                           client_max_size=settings.limits.max_bytes + BODY_SLACK_BYTES)
     app[SETTINGS] = settings
     app[METRICS] = Metrics()

@@ -1,19 +1,40 @@
-"""`kore-voice serve`: run the service until Ctrl-C or SIGTERM, logging one JSON line per event."""
+"""`kore-voice serve`: run the service until Ctrl-C or SIGTERM, logging one JSON line per event.
+
+Its defences against clients that hold connections (the app's own are in adapter/server.py): at most
+KORE_VOICE_MAX_CONNECTIONS open at once (the excess gets one 503 line and is closed), the open-file
+limit raised to fit them, and accept() failing for lack of file descriptors said once a minute.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import dataclasses
+import logging
+import resource
 import signal
 import socket
 import sys
+import time
+from typing import Any
 
 from aiohttp import web
 
 from adapter import json_log
 from adapter.config import Settings
-from adapter.server import create_app, local_url
+from adapter.server import create_app, local_url, runner_options
+
+log = logging.getLogger(__name__)
+
+#: file descriptors the service needs besides its connections (models, worker pipes, the bot, logs)
+FD_RESERVE = 128
+ACCEPT_ERROR_INTERVAL_S = 60.0
+REFUSAL_LINGER_S = 1.0  # how long a refused client has to finish sending before it is closed
+# asyncio's context message when accept() fails with EMFILE, ENFILE, ENOBUFS or ENOMEM.
+ACCEPT_OUT_OF_RESOURCES = "socket.accept() out of system resource"
+_REFUSAL_BODY = b'{"error": {"code": "unavailable", "message": "too many open connections; retry"}}\n'
+REFUSAL = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+           b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(_REFUSAL_BODY), _REFUSAL_BODY))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,11 +67,83 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+class Refusal(asyncio.Protocol):
+    """A connection over the cap: one 503 line and our end shut at once; the request is read and
+    dropped (closing on unread bytes would reset the connection before the client reads the 503)."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        transport.write(REFUSAL)
+        transport.write_eof()
+        asyncio.get_running_loop().call_later(REFUSAL_LINGER_S, transport.close)
+
+    def data_received(self, data: bytes) -> None:
+        pass
+
+
+class CappedSite(web.SockSite):
+    """aiohttp's site on our socket, refusing connections beyond `max_connections` open at once."""
+
+    def __init__(self, runner: web.AppRunner, sock: socket.socket, max_connections: int) -> None:
+        super().__init__(runner, sock)
+        self._max_connections = max_connections
+
+    async def start(self) -> None:
+        await web.BaseSite.start(self)
+        server = self._runner.server
+        assert server is not None
+
+        def protocol() -> asyncio.Protocol:
+            return server() if len(server.connections) < self._max_connections else Refusal()
+
+        self._server = await asyncio.get_running_loop().create_server(protocol, sock=self._sock,
+                                                                      backlog=self._backlog)
+
+
+class AcceptErrors:
+    """The loop's exception handler: accept() failing for lack of file descriptors or memory is one
+    line per ACCEPT_ERROR_INTERVAL_S with a count (asyncio retries every second, each with a traceback);
+    anything else is handled as asyncio would."""
+
+    def __init__(self) -> None:
+        self._failures = 0
+        self._said_at = -ACCEPT_ERROR_INTERVAL_S
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if context.get("message") != ACCEPT_OUT_OF_RESOURCES:
+            loop.default_exception_handler(context)
+            return
+        self._failures += 1
+        now = time.monotonic()
+        if now - self._said_at >= ACCEPT_ERROR_INTERVAL_S:
+            exc = context.get("exception")
+            reason = getattr(exc, "strerror", None) or str(exc)
+            log.error("cannot accept connections: %s (%d failed attempts); new clients wait. Raise the open-file "
+                      "limit (ulimit -n) or lower KORE_VOICE_MAX_CONNECTIONS", reason, self._failures,
+                      extra={"failures": self._failures})
+            self._failures, self._said_at = 0, now
+
+
+def fit_open_files(max_connections: int) -> None:
+    """Raise the soft open-file limit so the connections allowed fit in it (up to the hard limit);
+    say so when they cannot."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = max_connections + FD_RESERVE
+    if soft != resource.RLIM_INFINITY and soft < need:
+        soft = need if hard == resource.RLIM_INFINITY else min(need, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    if soft != resource.RLIM_INFINITY and soft < need:
+        log.warning("the open-file limit (%d) is below KORE_VOICE_MAX_CONNECTIONS + %d; accept() may fail "
+                    "under load", soft, FD_RESERVE)
+
+
 async def _serve(settings: Settings, sock: socket.socket) -> None:
-    runner = web.AppRunner(create_app(settings), access_log_class=json_log.JsonAccessLogger)
+    asyncio.get_running_loop().set_exception_handler(AcceptErrors())
+    fit_open_files(settings.service.max_connections)
+    runner = web.AppRunner(create_app(settings), **runner_options(settings))
     await runner.setup()
     try:
-        await web.SockSite(runner, sock).start()
+        await CappedSite(runner, sock, settings.service.max_connections).start()
         kore = settings.kore
         bot = ("the embedded demo bot (no KORE_WEBHOOK_URL)" if kore.webhook is None
                else f"the Kore.ai bot at {kore.webhook.base}")
