@@ -42,7 +42,8 @@ async def console(request: web.Request) -> web.Response:
 async def index(request: web.Request) -> web.Response:
     """A browser (it asks for HTML) goes to the console, its `?key=` kept; anything else gets the JSON index."""
     if "text/html" in request.headers.get("Accept", ""):
-        raise web.HTTPFound(f"{PATH}?{request.query_string}" if request.query_string else PATH)
+        where = f"{PATH}?{request.query_string}" if request.query_string else PATH
+        return web.Response(status=302, headers={"Location": where})
     return web.json_response(INDEX)
 
 
