@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, MultipartReader, web
 
 from adapter.api_errors import ApiError
 from adapter.app_state import CALLS, CLOCK, METRICS, SERVICES, SETTINGS
@@ -252,7 +252,17 @@ async def _read_multipart(request: web.Request, limits: AudioLimits) -> tuple[by
     """The uploaded audio and its type, or the `Digits` field, from a multipart/form-data body."""
     if "boundary" not in parse_content_type(request.headers.get("Content-Type", ""))[1]:
         raise ApiError(400, "bad_request", "multipart/form-data needs its boundary parameter")
-    reader = await request.multipart()
+    try:
+        return await _first_part(await request.multipart(), limits)
+    except AudioTooLarge:
+        raise
+    except (ValueError, LookupError):  # aiohttp's parser: a bad boundary, charset or part
+        raise ApiError(400, "bad_request", "the multipart body is malformed (its boundary, a part's headers "
+                       "or a text field's charset)") from None
+
+
+async def _first_part(reader: MultipartReader, limits: AudioLimits) -> tuple[bytes, str | None] | str:
+    """The first audio file part or `Digits` field of a multipart body."""
     async for part in reader:
         if not isinstance(part, BodyPartReader):
             continue
