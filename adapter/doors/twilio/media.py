@@ -8,6 +8,8 @@
   audio, keys, echoed marks and `stop` become conversation events; prompts go back as paced 20 ms
   `media` frames and a `mark` each (playout.py), `clear` on barge-in. A message that breaks the
   protocol closes this stream (1003/1008/1009, reason logged) and hangs up its call; other calls go on.
+  An event we do not know (Twilio adds events) or a key we do not know is logged once per kind and
+  passed over. A socket without `start` within HANDSHAKE_TIMEOUT_S is closed, whatever else it sends.
 - `POST /twilio/after-stream` (the `<Connect action>`): once we close the socket after a goodbye,
   Twilio asks what next: `<Dial>` for a transfer, `<Hangup/>` otherwise, an apology at the call limit.
 """
@@ -24,7 +26,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from twilio.twiml.voice_response import VoiceResponse
 
 from adapter.api_errors import ApiError
-from adapter.app_state import CALLS, SERVICES, SETTINGS
+from adapter.app_state import CALLS, SETTINGS
 from adapter.audio import g711
 from adapter.call_registry import TooManyCalls
 from adapter.conversation.call import Conversation
@@ -44,6 +46,7 @@ from adapter.doors.twilio.call_sid import call_sid, user_id
 from adapter.doors.twilio.media_messages import (
     MAX_MESSAGE_CHARS,
     Dtmf,
+    Ignored,
     Mark,
     Media,
     Start,
@@ -66,8 +69,10 @@ AFTER_STREAM_PATH = "/twilio/after-stream"
 TOKEN_PARAMETER = "token"
 # Twilio reports keys as `dtmf` messages (specs/telephony.md §2.2): no in-band detection.
 STREAM_AUDIO = AudioSpec(in_rate=8000, out_format="ulaw8k", live=True, reports_playback=True, inband_dtmf=False)
-#: Twilio sends `connected` and `start` as soon as the socket is up
+#: Twilio sends `connected` and `start` as soon as the socket is up: the whole handshake's budget
 HANDSHAKE_TIMEOUT_S = 10.0
+#: kinds of ignored message logged per stream (each once); a peer inventing names is not logged further
+MAX_IGNORED_KINDS = 16
 #: Twilio sends audio every 20 ms for the whole call; this long without a message, the stream is dead
 IDLE_TIMEOUT_S = 15.0
 #: how long after its audio should have played we wait for a goodbye's mark before closing anyway
@@ -132,6 +137,7 @@ class MediaStream:
         self._ws = ws
         self._sid = "?"  # the stream's id, for the log, once `start` names it
         self._call = "?"
+        self._ignored: set[str] = set()
 
     async def run(self) -> None:
         try:
@@ -148,12 +154,13 @@ class MediaStream:
         log.warning("twilio stream %s (call %s): closing: %s", self._sid, self._call, error.reason)
         await self._ws.close(code=error.code, message=error.reason.encode()[:123])
 
-    async def _receive(self, timeout: float) -> str | None:
-        """The next text frame, None once the socket closes; any other frame breaks the protocol."""
+    async def _receive(self, timeout: float, expired: StreamError) -> str | None:
+        """The next text frame within `timeout` (else `expired` is raised), None once the socket
+        closes; any other frame breaks the protocol."""
         try:
             msg = await self._ws.receive(timeout)
         except TimeoutError:
-            raise StreamError(f"no message for {timeout:g} s", WSCloseCode.GOING_AWAY) from None
+            raise expired from None
         if msg.type == WSMsgType.TEXT:
             return msg.data
         if msg.type == WSMsgType.BINARY:
@@ -163,13 +170,29 @@ class MediaStream:
         return None  # closing or closed
 
     async def _handshake(self) -> Start:
-        """`connected` (optional), then `start` with a token that lets this call in."""
-        while (text := await self._receive(HANDSHAKE_TIMEOUT_S)) is not None:
-            message = parse_message(text, None)
-            if isinstance(message, Start):
-                self._sid, self._call = message.stream_sid, message.call_sid
-                return message
-        raise StreamError("the socket closed before start", WSCloseCode.OK)
+        """`connected` (optional), then `start` with a token that lets this call in, all within
+        HANDSHAKE_TIMEOUT_S: a peer that keeps sending other messages does not hold the socket."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + HANDSHAKE_TIMEOUT_S
+        expired = StreamError(f"no start within {HANDSHAKE_TIMEOUT_S:g} s")
+        while (left := deadline - loop.time()) > 0:
+            text = await self._receive(left, expired)
+            if text is None:
+                raise StreamError("the socket closed before start", WSCloseCode.OK)
+            match parse_message(text, None):
+                case Start() as start:
+                    self._sid, self._call = start.stream_sid, start.call_sid
+                    return start
+                case Ignored() as ignored:
+                    self._log_ignored(ignored)
+        raise expired
+
+    def _log_ignored(self, ignored: Ignored) -> None:
+        """Once per kind of message, for a bounded number of kinds."""
+        if ignored.kind not in self._ignored and len(self._ignored) < MAX_IGNORED_KINDS:
+            self._ignored.add(ignored.kind)
+            log.warning("twilio stream %s (call %s): ignoring %s: %s (logged once)", self._sid, self._call,
+                        ignored.kind, ignored.reason)
 
     async def _open(self, start: Start) -> Conversation:
         tokens = self._app.get(STREAM_TOKENS)
@@ -180,7 +203,7 @@ class MediaStream:
         except StreamTokenError as exc:
             raise StreamError(exc.reason) from None
         uid = user_id(grant.call_sid)
-        if self._app[CALLS].get(uid) is not None or await self._app[SERVICES].store.get(uid) is not None:
+        if self._app[CALLS].known(uid):
             raise StreamError(f"call {grant.call_sid} already had a conversation")
         try:
             return open_conversation(self._app, CallInfo(uid, grant.caller or None, grant.called or None, DOOR),
@@ -191,7 +214,8 @@ class MediaStream:
 
     async def _feed(self, conversation: Conversation, playout: Playout) -> None:
         try:
-            while (text := await self._receive(IDLE_TIMEOUT_S)) is not None:
+            dead = StreamError(f"no message for {IDLE_TIMEOUT_S:g} s", WSCloseCode.GOING_AWAY)
+            while (text := await self._receive(IDLE_TIMEOUT_S, dead)) is not None:
                 match parse_message(text, self._sid):
                     case Media(ulaw):
                         conversation.send(AudioIn(g711.ulaw_to_pcm16(ulaw)))
@@ -201,6 +225,8 @@ class MediaStream:
                         prompt = playout.echoed(name)
                         if prompt is not None:
                             conversation.send(PlaybackDone(prompt))
+                    case Ignored() as ignored:
+                        self._log_ignored(ignored)
                     case Stop():
                         return
         except StreamError as exc:

@@ -2,7 +2,9 @@
 written back as the JSON text frames Twilio takes. No sockets here.
 
 A message that breaks the protocol raises `StreamError` with the WebSocket close code that fits it
-(RFC 6455 §7.4.1): 1003 for a binary frame, 1009 for an oversize one, 1008 for anything else.
+(RFC 6455 §7.4.1): 1003 for a binary frame, 1009 for an oversize one, 1008 for anything else (text
+that is not JSON, or nests deeper than any Twilio message, included). An event we do not know (Twilio adds
+events) or a `dtmf` key we do not know is `Ignored`: the stream goes on.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from aiohttp import WSCloseCode
 
 from adapter.api_errors import ApiError
 from adapter.doors.twilio.call_sid import call_sid
+from adapter.json_body import load_json
 from adapter.kore.voice_directive import DTMF_KEYS
 
 #: 20 ms of μ-law at 8 kHz: what Twilio sends per `media` and what we send back
@@ -31,6 +34,9 @@ MAX_MESSAGE_CHARS = 16 * 1024
 MEDIA_FORMAT = {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
 _STREAM_SID = re.compile(r"^[A-Za-z0-9]{2,64}$")
 _MARK_PREFIX = "prompt-"
+#: a Media Streams message nests four levels at most (start.mediaFormat); this leaves room for new fields
+MAX_DEPTH = 16
+_KNOWN = ("connected", "start", "media", "dtmf", "mark", "stop")
 
 
 class StreamError(Exception):
@@ -74,7 +80,15 @@ class Stop:
     pass
 
 
-Message = Connected | Start | Media | Dtmf | Mark | Stop
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    """A message we pass over: `kind` names what (for logging once per kind), `reason` says why."""
+
+    kind: str
+    reason: str
+
+
+Message = Connected | Start | Media | Dtmf | Mark | Stop | Ignored
 
 
 # --- in -----------------------------------------------------------------------------------------
@@ -96,16 +110,21 @@ def parse_message(text: str, stream_sid: str | None) -> Message:
     """One text frame; `stream_sid` is the stream's id once `start` has come (None before).
 
     Raises:
-        StreamError: not JSON, an unknown event, a missing or wrong field, another stream's id,
-            audio or keys before `start`, a second `start`, or an oversize frame.
+        StreamError: not JSON (or nested too deep), no event name, a missing or wrong field, another
+            stream's id, audio or keys before `start`, a second `start`, or an oversize frame.
     """
     if len(text) > MAX_MESSAGE_CHARS:
         raise StreamError(f"a message is at most {MAX_MESSAGE_CHARS} characters", WSCloseCode.MESSAGE_TOO_BIG)
     try:
-        message = _object(json.loads(text), "a message")
-    except ValueError:
-        raise StreamError("a message is not JSON") from None
+        value = load_json(text, MAX_DEPTH)
+    except ValueError as exc:  # a JsonBodyError, or an integer too long to convert
+        raise StreamError(f"unreadable message: {exc}") from None
+    message = _object(value, "a message")
     event = message.get("event")
+    if not isinstance(event, str) or not event:
+        raise StreamError("a message must name its event")
+    if event not in _KNOWN:
+        return Ignored(f"event {event[:40]!r}", "an event this service does not use")
     if event == "connected":
         if stream_sid is not None:
             raise StreamError("connected after start")
@@ -114,8 +133,6 @@ def parse_message(text: str, stream_sid: str | None) -> Message:
         if stream_sid is not None:
             raise StreamError("a second start on one stream")
         return _start(message)
-    if event not in ("media", "dtmf", "mark", "stop"):
-        raise StreamError(f"unknown event {str(event)[:40]!r}")
     if stream_sid is None:
         raise StreamError(f"{event} before start")
     if message.get("streamSid") != stream_sid:
@@ -125,7 +142,7 @@ def parse_message(text: str, stream_sid: str | None) -> Message:
     if event == "dtmf":
         digit = _object(message.get("dtmf"), "dtmf").get("digit")
         if not isinstance(digit, str) or len(digit) != 1 or digit not in DTMF_KEYS:
-            raise StreamError(f"dtmf digit {str(digit)[:10]!r} is not one of {DTMF_KEYS}")
+            return Ignored("dtmf digit", f"dtmf digit {str(digit)[:10]!r} is not one of {DTMF_KEYS}")
         return Dtmf(digit)
     if event == "mark":
         return Mark(_text(_object(message.get("mark"), "mark").get("name"), "mark.name"))

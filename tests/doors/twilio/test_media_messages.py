@@ -6,14 +6,18 @@ import base64
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from adapter.doors.twilio.media_messages import (
     FRAME_BYTES,
     MAX_MEDIA_BYTES,
     Connected,
     Dtmf,
+    Ignored,
     Mark,
     Media,
+    Message,
     Start,
     Stop,
     StreamError,
@@ -61,11 +65,17 @@ def with_start(**changes) -> str:
 
 
 @pytest.mark.parametrize(("message", "stream", "reason", "code"), [
-    ("{oops", None, "a message is not JSON", 1008),
+    ("{oops", None, "unreadable message: the body is not valid JSON: Expecting property name enclosed in double "
+                    "quotes (line 1 column 2)", 1008),
     ("[1, 2]", None, "a message must be a JSON object", 1008),
     (" " * 20000, None, "a message is at most 16384 characters", 1009),
-    (text({"event": "dance"}), SID, "unknown event 'dance'", 1008),
-    (text({"sequenceNumber": "1"}), SID, "unknown event 'None'", 1008),
+    ("[" * 100_000 + "]" * 100_000, SID, "a message is at most 16384 characters", 1009),
+    ("[" * 8000 + "]" * 8000, SID, "unreadable message: the JSON body nests deeper than 16 levels", 1008),
+    ('{"event": "media", "n": ' + "9" * 5000 + "}", SID,
+     "unreadable message: Exceeds the limit (4300 digits) for integer string conversion: value has 5000 digits; "
+     "use sys.set_int_max_str_digits() to increase the limit", 1008),
+    (text({"sequenceNumber": "1"}), SID, "a message must name its event", 1008),
+    (text({"event": ["media"]}), SID, "a message must name its event", 1008),
     (media("AAAA"), None, "media before start", 1008),
     (text({"event": "dtmf", "dtmf": {"digit": "1"}}), None, "dtmf before start", 1008),
     (media("AAAA", "MZother"), SID, "media for another stream ('MZother')", 1008),
@@ -73,8 +83,6 @@ def with_start(**changes) -> str:
     (media(""), SID, "media.payload must be a non-empty string", 1008),
     (media("A" * (MAX_MEDIA_BYTES * 2)), SID, f"a media payload is at most {MAX_MEDIA_BYTES} bytes", 1009),
     (text({"event": "media", "streamSid": SID, "media": "AAAA"}), SID, "media must be a JSON object", 1008),
-    (text({"event": "dtmf", "streamSid": SID, "dtmf": {"digit": "12"}}), SID,
-     "dtmf digit '12' is not one of 0123456789*#", 1008),
     (text({"event": "mark", "streamSid": SID, "mark": {}}), SID, "mark.name must be a non-empty string", 1008),
     (text(START), SID, "a second start on one stream", 1008),
     (text({"event": "connected"}), SID, "connected after start", 1008),
@@ -89,6 +97,46 @@ def test_a_message_that_breaks_the_protocol_says_why_and_how_to_close(message, s
     with pytest.raises(StreamError) as err:
         parse_message(message, stream)
     assert (err.value.reason, err.value.code) == (reason, code)
+
+
+@pytest.mark.parametrize("stream", [None, SID])
+def test_unknown_events_and_keys_are_ignored_not_fatal(stream):
+    """Twilio adds events (pipecat ignores them too), and a key we do not know is no reason to hang up."""
+    assert parse_message(text({"event": "dance", "streamSid": "MZanything", "dance": [1]}), stream) == Ignored(
+        "event 'dance'", "an event this service does not use")
+    assert parse_message(text({"event": "x" * 100}), stream).kind == f"event {'x' * 40!r}"  # bounded for the log
+    if stream is not None:
+        for digit in ("12", "A", 5, None):
+            ignored = parse_message(text({"event": "dtmf", "streamSid": SID, "dtmf": {"digit": digit}}), stream)
+            assert ignored == Ignored("dtmf digit", f"dtmf digit {str(digit)!r} is not one of 0123456789*#")
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4))
+EVENTS = st.sampled_from(["connected", "start", "media", "dtmf", "mark", "stop", "clear", "dance", ""])
+
+
+def message_like(event: str, body: object, sid: str) -> str:
+    return json.dumps({"event": event, "streamSid": sid, event: body})
+
+
+HOSTILE = st.one_of(
+    st.integers(1, 8000).map(lambda n: "[" * n + "]" * n),  # deep nesting within the size limit
+    st.integers(1, 8000).map(lambda n: '{"event": "media", "n": ' + "9" * n + "}"),  # long integers
+)
+
+
+@given(st.one_of(st.text(max_size=300), JSON_VALUES.map(json.dumps), HOSTILE,
+                 st.builds(message_like, EVENTS, JSON_VALUES, st.sampled_from([SID, "MZother", ""]))),
+       st.sampled_from([None, SID]))
+def test_any_text_is_a_message_or_a_protocol_error(frame: str, stream: str | None):
+    try:
+        message = parse_message(frame, stream)
+    except StreamError as err:
+        assert err.code in (1008, 1009) and err.reason and "\n" not in err.reason
+        return
+    assert isinstance(message, Message)
 
 
 def test_our_messages_are_the_json_twilio_takes():
