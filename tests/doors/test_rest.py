@@ -24,6 +24,7 @@ from adapter.audio.decode import decode_audio
 from adapter.audio.encode import FORMATS, encode_audio
 from adapter.audio.pcm import Pcm
 from adapter.conversation.events import BotSaid, Heard, Listening, Transfer
+from adapter.doors import rest_calls
 from adapter.doors.rest import (
     REST_CALLS,
     accepted,
@@ -35,7 +36,7 @@ from adapter.doors.rest import (
     spoken_language,
     turn_json,
 )
-from adapter.doors.rest_calls import TurnResult
+from adapter.doors.rest_calls import AUDIO_KEPT, TurnResult
 from adapter.kore.replies import Menu, MenuOption
 from adapter.kore.voice_directive import DigitSpec, ExpectedInput
 
@@ -343,6 +344,23 @@ async def test_reply_audio_in_many_formats_keeps_few_encodings(service):
     assert audio.kept_bytes <= 2 * max(sizes)
     refused = await service.get(url, headers={"Accept": "audio/L16;rate=12345"})
     assert refused.status == 406 and (await refused.json())["error"]["code"] == "not_acceptable"
+
+
+@module_loop
+async def test_a_call_keeps_its_latest_replies_and_ended_calls_are_kept_whole_only_so_many(service, monkeypatch):
+    call = await start_call(service)
+    for _ in range(AUDIO_KEPT):
+        assert (await keys(service, call["id"], "9")).status == 200
+    audio = f"/v1/calls/{call['id']}/audio"
+    assert (await service.get(f"{audio}/0")).status == 404 and (await service.get(f"{audio}/1")).status == 200
+    monkeypatch.setattr(rest_calls, "ENDED_CALLS_KEPT", 1)
+    first, second = await start_call(service), await start_call(service)
+    for ended in (first, second):  # the bot ends both: each keeps its goodbye for the phone system to play
+        assert (await (await keys(service, ended["id"], "3")).json())["end_of_call"] is True
+    assert (await service.get(f"/v1/calls/{second['id']}/audio/1")).status == 200
+    assert (await service.get(f"/v1/calls/{first['id']}/audio/1")).status == 404  # over the limit: only its id
+    assert (await keys(service, first["id"], "1")).status == 409
+    assert (await service.delete(f"/v1/calls/{first['id']}")).status == 204
 
 
 @module_loop
