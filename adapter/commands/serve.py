@@ -147,7 +147,8 @@ async def _serve(settings: Settings, sock: socket.socket) -> None:
         kore = settings.kore
         bot = ("the embedded demo bot (no KORE_WEBHOOK_URL)" if kore.webhook is None
                else f"the Kore.ai bot at {kore.webhook.base}")
-        print(f"kore-voice: serving on {local_url(*sock.getsockname()[:2])} with {bot}", flush=True)
+        url = local_url(*sock.getsockname()[:2])
+        print(f"kore-voice: serving on {url} with {bot}; browser console: {url}/console", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -33,9 +33,9 @@ class Served:
         with log.open("wb") as err:
             self._proc = subprocess.Popen([str(KORE_VOICE), "serve", "--port", "0"], stdout=subprocess.PIPE,
                                           stderr=err, env=env, text=True)
-        line = self._proc.stdout.readline()
-        assert "with the embedded demo bot" in line, line or log.read_text()
-        self.url = line.split("serving on ")[1].split()[0]
+        self.line = self._proc.stdout.readline()
+        assert "with the embedded demo bot" in self.line, self.line or log.read_text()
+        self.url = self.line.split("serving on ")[1].split()[0]
 
     def stop(self) -> int:
         """SIGTERM, as a process manager stops it; the exit status."""
