@@ -170,3 +170,35 @@ async def test_stopping_the_service_hangs_up_live_calls():
 def test_async_mode_with_the_embedded_bot_needs_a_fixed_port():
     with pytest.raises(ConfigError, match="KORE_VOICE_PORT"):
         create_app(door_settings(KORE_MODE="async", KORE_CALLBACK_TOKEN="t" * 24, KORE_VOICE_PORT="0"))
+
+
+async def test_no_log_line_or_error_answer_holds_a_secret_on_any_route(caplog):
+    """Path tokens (matched by a route or not), `?key=`, and credentials quoted by an error stay out
+    of access lines, the middleware's own lines and the answers (issue 12 item 8)."""
+    caplog.set_level(logging.INFO)
+    token, jwt = "callback-token-0123456789", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"
+
+    async def bug(request: web.Request) -> web.Response:
+        raise RuntimeError(f"upstream refused Authorization: Bearer {jwt}")
+
+    async def bot_error(request: web.Request) -> web.Response:
+        raise web.HTTPBadGateway(text=f"the bot at http://10.0.0.5/hook?token={token} said: Bearer {jwt}")
+
+    app = create_app(door_settings(KORE_VOICE_API_KEY=API_KEY))
+    app.router.add_get("/kore/callback/{token}/bug", bug)
+    app.router.add_get("/bot", bot_error)
+    server = TestServer(app)
+    await server.start_server(access_log_class=JsonAccessLogger)
+    async with TestClient(server) as client:
+        answers = [await client.get(path) for path in (
+            f"/kore/callback/{token}/bug", "/bot", f"/kore/callback/{token}/not/a/route",
+            f"/twilio/audio/{token}/nope", f"/v1/stream?key={API_KEY}", f"/v1/calls?key={API_KEY}")]
+        bodies = [await answer.text() for answer in answers]
+    assert [answer.status for answer in answers][:3] == [500, 502, 404]
+    assert not any(secret in body for body in bodies for secret in (token, jwt, API_KEY)), bodies
+    assert "Bearer ***" in bodies[1] and "token=***" in bodies[1]
+    lines = [JsonFormatter().format(r) for r in caplog.records]
+    assert any("/kore/callback/***/bug" in line for line in lines)
+    assert not any(secret in line for line in lines for secret in (token, jwt, API_KEY))
+    served = [r.getMessage() for r in caplog.records if r.name in ("aiohttp.access", "adapter.server")]
+    assert not any(token in message for message in served), served  # redacted at the source too
