@@ -39,6 +39,12 @@ class Metrics:
                              ["door", "input"], registry=self.registry)
         self.request_errors = Counter("kore_voice_request_errors", "Requests answered with an error, by code.",
                                       ["code"], registry=self.registry)
+        self.connections_refused = Counter("kore_voice_connections_refused",
+                                           "Connections refused with 503: KORE_VOICE_MAX_CONNECTIONS were open.",
+                                           registry=self.registry)
+        self.accept_failures = Counter("kore_voice_accept_failures",
+                                       "accept() failures for lack of file descriptors or memory.",
+                                       registry=self.registry)
         self.bot_failures = Counter("kore_voice_bot_failures", "Bot requests that failed, by kind (error, timeout).",
                                     ["kind"], registry=self.registry)
         self.stage_seconds = Histogram("kore_voice_stage_seconds", "Time spent per turn stage.", ["stage"],

@@ -153,8 +153,8 @@ async def api_key(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not given and request.path == kiosk_stream.PATH:
             given = request.query.get("key", "")
         if not hmac.compare_digest(given.encode(), key.reveal().encode()):
-            raise ApiError(401, "unauthorized", "missing or wrong API key; send Authorization: Bearer KEY "
-                           "(or ?key=KEY on the stream door)", {"WWW-Authenticate": 'Bearer realm="kore-voice"'})
+            raise ApiError(401, "unauthorized", "missing or wrong API key; send Authorization: Bearer <key> "
+                           "(or ?key=<key> on the stream door)", {"WWW-Authenticate": 'Bearer realm="kore-voice"'})
     return await handler(request)
 
 

@@ -154,6 +154,8 @@ async def test_connections_over_the_cap_get_one_503_line_and_the_service_serves_
         for _, writer in held:
             writer.close()
         assert (await served_again(service.port)).status == 200
+        metrics = await exchange(service.port, request("GET", "/metrics"))
+        assert re.search(rb"^kore_voice_connections_refused_total [1-9]", metrics.body, re.M), metrics.body
 
 
 async def test_running_out_of_file_descriptors_is_logged_once_not_per_attempt_and_service_recovers():
@@ -172,6 +174,9 @@ async def test_running_out_of_file_descriptors_is_logged_once_not_per_attempt_an
         for writer in clients:
             writer.close()
         assert (await served_again(service.port)).status == 200
+        metrics = await exchange(service.port, request("GET", "/metrics"))
+        failures = re.search(rb"^kore_voice_accept_failures_total (\S+)", metrics.body, re.M)
+        assert failures and float(failures[1]) >= 3, metrics.body
     said = [line for line in service.log if "cannot accept connections" in line]
     assert len(said) == 1, said
     assert not any("Traceback" in line or "out of system resource" in line for line in service.log)

@@ -21,7 +21,9 @@ from typing import Any
 from aiohttp import web
 
 from adapter import json_log
+from adapter.app_state import METRICS
 from adapter.config import Settings
+from adapter.metrics import Metrics
 from adapter.server import create_app, local_url, runner_options
 
 log = logging.getLogger(__name__)
@@ -84,9 +86,10 @@ class Refusal(asyncio.Protocol):
 class CappedSite(web.SockSite):
     """aiohttp's site on our socket, refusing connections beyond `max_connections` open at once."""
 
-    def __init__(self, runner: web.AppRunner, sock: socket.socket, max_connections: int) -> None:
+    def __init__(self, runner: web.AppRunner, sock: socket.socket, max_connections: int, metrics: Metrics) -> None:
         super().__init__(runner, sock)
         self._max_connections = max_connections
+        self._metrics = metrics
 
     async def start(self) -> None:
         await web.BaseSite.start(self)
@@ -94,7 +97,10 @@ class CappedSite(web.SockSite):
         assert server is not None
 
         def protocol() -> asyncio.Protocol:
-            return server() if len(server.connections) < self._max_connections else Refusal()
+            if len(server.connections) < self._max_connections:
+                return server()
+            self._metrics.connections_refused.inc()
+            return Refusal()
 
         self._server = await asyncio.get_running_loop().create_server(protocol, sock=self._sock,
                                                                       backlog=self._backlog)
@@ -105,7 +111,8 @@ class AcceptErrors:
     line per ACCEPT_ERROR_INTERVAL_S with a count (asyncio retries every second, each with a traceback);
     anything else is handled as asyncio would."""
 
-    def __init__(self) -> None:
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
         self._failures = 0
         self._said_at = -ACCEPT_ERROR_INTERVAL_S
 
@@ -114,6 +121,7 @@ class AcceptErrors:
             loop.default_exception_handler(context)
             return
         self._failures += 1
+        self._metrics.accept_failures.inc()
         now = time.monotonic()
         if now - self._said_at >= ACCEPT_ERROR_INTERVAL_S:
             exc = context.get("exception")
@@ -138,12 +146,13 @@ def fit_open_files(max_connections: int) -> None:
 
 
 async def _serve(settings: Settings, sock: socket.socket) -> None:
-    asyncio.get_running_loop().set_exception_handler(AcceptErrors())
+    app = create_app(settings)
+    asyncio.get_running_loop().set_exception_handler(AcceptErrors(app[METRICS]))
     fit_open_files(settings.service.max_connections)
-    runner = web.AppRunner(create_app(settings), **runner_options(settings))
+    runner = web.AppRunner(app, **runner_options(settings))
     await runner.setup()
     try:
-        await CappedSite(runner, sock, settings.service.max_connections).start()
+        await CappedSite(runner, sock, settings.service.max_connections, app[METRICS]).start()
         kore = settings.kore
         bot = ("the embedded demo bot (no KORE_WEBHOOK_URL)" if kore.webhook is None
                else f"the Kore.ai bot at {kore.webhook.base}")
