@@ -5,14 +5,15 @@ import wave
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adapter.audio import wav
+from adapter.audio.decode import decode_audio
 from adapter.audio.errors import AudioError, AudioTooLong, MalformedAudio, UnsupportedAudio
 from adapter.audio.limits import AudioLimits
 from adapter.audio.pcm import Pcm
-from adapter.audio.wav import Encoding, g711_wav_bytes, read_wav, read_wav_header, wav_bytes
+from adapter.audio.wav import MIN_RATE, Encoding, g711_wav_bytes, read_wav, read_wav_header, wav_bytes
 
 V = np.array([0, 1, -1, 1000, -1000, 12345, -23456, 32767, -32768], dtype=np.int64)
 KS_TAIL = bytes.fromhex("000000001000800000aa00389b71")
@@ -287,14 +288,15 @@ def test_g711_wav_is_read_by_sox_as_8_bit_g711(tmp_path, law, sox_name, tag):
     assert read_wav(data).samples().tolist() == expected.tolist()
 
 
+@settings(max_examples=300, deadline=None)
 @given(
     tag=st.sampled_from([1, 3, 6, 7, 0x55, 0xFFFE, 0]),
     sub=st.sampled_from([1, 3, 6, 7, 0x11]),
-    channels=st.integers(0, 9),
-    rate=st.sampled_from([0, 1, 999, 8000, 44100, 768_001, 2**32 - 1]),
-    bits=st.integers(0, 72),
+    channels=st.one_of(st.integers(0, 9), st.just(7000)),  # block align (channels × bytes) fits 16 bits
+    rate=st.sampled_from([0, 1, 999, 8000, 44100, 192_000, 384_000, 768_001, 2**32 - 1]),
+    bits=st.one_of(st.sampled_from([8, 16, 24, 32, 64]), st.integers(0, 72)),
     payload=st.binary(max_size=300),
-    cut=st.integers(0, 400),
+    cut=st.one_of(st.just(400), st.integers(0, 400)),  # whole or cut anywhere
 )
 def test_any_header_gives_audio_or_an_audio_error(tag, sub, channels, rate, bits, payload, cut):
     data = make_wav(tag, channels, rate, bits, payload, sub if tag == 0xFFFE else None)[:cut]
@@ -303,4 +305,36 @@ def test_any_header_gives_audio_or_an_audio_error(tag, sub, channels, rate, bits
     except AudioError as e:
         assert "\n" not in str(e)
     else:
-        assert pcm.rate == rate and pcm.frames <= len(payload)
+        assert pcm.rate == rate <= 192_000 and channels <= 8 and pcm.frames <= len(payload)
+
+
+FMT_BODY = st.builds(
+    lambda tag, channels, rate, bits, extra: struct.pack("<HHIIHH", tag, channels, rate, 0, 0, bits) + extra,
+    st.sampled_from([1, 3, 6, 7, 0xFFFE, 0x55]), st.one_of(st.integers(0, 9), st.integers(0, 65535)),
+    st.one_of(st.sampled_from([8000, 16000, 384_000]), st.integers(0, 2**32 - 1)),
+    st.sampled_from([8, 16, 24, 32, 64, 0, 12]), st.binary(max_size=30))
+SIZE = st.one_of(st.none(), st.none(), st.integers(0, 2**32 - 1), st.just(0x7FFF_F000))  # true, or a lie
+CHUNKS = st.tuples(
+    st.tuples(st.just(b"fmt "), FMT_BODY, SIZE),
+    st.tuples(st.just(b"data"), st.binary(max_size=80), SIZE),
+    *[st.tuples(st.sampled_from([b"fmt ", b"data", b"LIST", b"fact", bytes(4)]),
+                st.one_of(FMT_BODY, st.binary(max_size=40)), SIZE)] * 2,
+).flatmap(lambda chunks: st.permutations(chunks[:2]).map(lambda head: [*head, *chunks[2:]]) | st.permutations(chunks))
+
+
+@settings(max_examples=300, deadline=None)
+@given(chunks=CHUNKS, riff_size=st.one_of(st.none(), st.integers(0, 2**32 - 1)))
+def test_any_chunk_sequence_gives_audio_within_the_limits_or_an_audio_error(chunks, riff_size):
+    body = b"WAVE" + b"".join(
+        cid + struct.pack("<I", len(payload) if size is None else size) + payload + b"\0" * (len(payload) & 1)
+        for cid, payload, size in chunks)
+    data = b"RIFF" + struct.pack("<I", len(body) if riff_size is None else riff_size) + body
+    limits = AudioLimits(max_seconds=0.5)
+    for decode in (lambda: read_wav(data, limits), lambda: decode_audio(data, None, limits)):
+        try:
+            pcm = decode()
+        except AudioError as e:
+            assert "\n" not in str(e)
+        else:
+            assert MIN_RATE <= pcm.rate <= limits.max_rate
+            assert pcm.duration_s <= limits.max_seconds and len(pcm.data) <= 2 * len(data)
