@@ -165,6 +165,7 @@ def test_a_script_runs_against_a_running_service_with_its_api_key(tmp_path, caps
         monkeypatch.delenv("KORE_VOICE_API_KEY")
         assert main(["call", str(SAMPLES / "call_agent.yaml"), "--url", served.url, "--out", str(tmp_path)]) == 2
         refused = capsys.readouterr().err
-        assert refused.startswith("kore-voice call: the service would not start a call: 401 unauthorized")
+        assert refused == ("kore-voice call: the service would not start a call: 401, the API key is missing or "
+                           "wrong; set KORE_VOICE_API_KEY to the service's key\n")
     finally:
         assert served.stop() == 0

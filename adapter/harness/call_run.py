@@ -116,6 +116,9 @@ class ScriptRun:
             resp = await self._http.post(f"{self._url}/v1/calls", json={"from": script.caller, "to": script.called})
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise ServiceError(f"cannot reach the service at {self._url}: {_one_line(exc)}") from None
+        if resp.status == 401:  # the service's own words are for HTTP clients (an Authorization header)
+            raise ServiceError("the service would not start a call: 401, the API key is missing or wrong; "
+                               "set KORE_VOICE_API_KEY to the service's key")
         if resp.status != 201:
             raise ServiceError(f"the service would not start a call: {await _error_line(resp)}")
         answer = await resp.json()
