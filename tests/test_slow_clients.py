@@ -27,13 +27,13 @@ KEEP_ALIVE_GET = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 
 
 async def closed_without_answer(reader: asyncio.StreamReader) -> bool:
-    with suppress(ConnectionResetError):
+    with suppress(ConnectionError):  # a reset or a broken pipe: closed all the same
         return await asyncio.wait_for(reader.read(), ANSWER_S) == b""
     return True
 
 
 async def test_half_sent_request_heads_are_closed_after_the_header_timeout_while_others_are_served():
-    settings = door_settings(KORE_VOICE_HEADER_TIMEOUT_SECONDS="1")
+    settings = door_settings(KORE_VOICE_HEADER_TIMEOUT_SECONDS="2")
     async with running(settings, **runner_options(settings)) as client:
         port = client.server.port
         slow = [await asyncio.open_connection("127.0.0.1", port) for _ in range(50)]
