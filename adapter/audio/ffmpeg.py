@@ -53,12 +53,12 @@ def probe(data: bytes, demuxer: str, label: str) -> StreamInfo:
     if done.returncode:
         raise MalformedAudio(f"cannot decode the {label} data ({_reason(done.stderr)})")
     report = json.loads(done.stdout or b"{}")
-    streams = report.get("streams") or [{}]
-    stream = streams[0]
-    if "sample_rate" not in stream or "channels" not in stream:
+    stream = (report.get("streams") or [{}])[0]
+    rate, channels = str(stream.get("sample_rate", "")), str(stream.get("channels", ""))
+    if not (rate.isascii() and rate.isdigit() and channels.isascii() and channels.isdigit()):
         raise MalformedAudio(f"cannot decode the {label} data (no audio stream)")
     duration = stream.get("duration", report.get("format", {}).get("duration"))
-    return StreamInfo(int(stream["sample_rate"]), int(stream["channels"]), _seconds(duration))
+    return StreamInfo(int(rate), int(channels), _seconds(duration))
 
 
 def decode_mono16(data: bytes, demuxer: str, label: str, rate: int, max_bytes: int) -> Pcm | None:
