@@ -302,7 +302,7 @@ FAST_TYPES = [None, "audio/wav", "audio/basic", "audio/PCMA;rate=16000", "audio/
               "audio/slin;rate=22050;channels=3", "audio/L16;rate=99", "text/plain"]
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(MAGICS[:3]), st.binary(max_size=600), st.sampled_from(FAST_TYPES))
 def test_garbage_only_ever_raises_audio_errors(magic, garbage, content_type):
     decodes_or_explains(magic + garbage, content_type)
