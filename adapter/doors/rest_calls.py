@@ -258,7 +258,7 @@ class RestCalls(Generic[CallT]):
     def _ended(self, keys: tuple[str, ...]) -> None:
         self._ended_calls[keys] = None
         self._clock.call_later(ENDED_KEEP_S, lambda: self._forget(keys))
-        if len(self._ended_calls) > ENDED_CALLS_KEPT:
+        while len(self._ended_calls) > ENDED_CALLS_KEPT:
             self._forget(next(iter(self._ended_calls)))
 
     def _forget(self, keys: tuple[str, ...]) -> None:
