@@ -18,7 +18,8 @@ Server to client (text JSON unless said otherwise):
   audio as ONE binary message in the client's format; `{"type": "clear"}`: the caller barged in, stop
   playing and drop queued prompts;
 - `{"type": "listening", "expect"}`; `{"type": "error", "code", "message"}` for a bad frame (codes
-  `bad_frame`, `bad_request`) or a failed bot request (`bot_error`, `bot_timeout`): the call goes on;
+  `bad_frame`, `bad_request`; JSON nested over 100 levels is a bad frame) or a failed bot request
+  (`bot_error`, `bot_timeout`, with a generic message naming an error id the service log has): the call goes on;
   code `busy` (the service is at KORE_VOICE_MAX_CALLS) is followed by the close;
 - `{"type": "hangup", "reason"}` or `{"type": "transfer", "to"}`, then the server closes the socket.
 """
