@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -77,11 +78,20 @@ def logged_path(request: web.BaseRequest) -> str:
     return redact(request.path)
 
 
+def route_params(request: web.BaseRequest) -> Mapping[str, str]:
+    """The matched route's parameters; none for a request aiohttp could not parse, whose
+    `match_info` asserts there is one."""
+    try:
+        return getattr(request, "match_info", None) or {}
+    except AssertionError:
+        return {}
+
+
 class JsonAccessLogger(AbstractAccessLogger):
     """aiohttp's access log as one JSON line per request."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        match_info = getattr(request, "match_info", None) or {}
+        match_info = route_params(request)
         fields: dict[str, object] = {
             "remote": request.remote,
             "method": request.method,

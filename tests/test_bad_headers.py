@@ -8,6 +8,7 @@ from doors.conftest import API_KEY, door_settings, running
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from raw_http import exchange, request
+from serve_process import serving
 
 HEADERS = [b"Authorization: Bearer \xff\xfe" + API_KEY.encode(), b"Content-Type: application/json; charset=\xe9",
            b"Accept: audio/\x80", b"X-Twilio-Signature: \xc3(abc", b"X-Anything: caf\xe9"]
@@ -53,3 +54,22 @@ async def test_no_header_value_makes_the_server_fail(port: int, name: str, value
     assert answer.status < 500, answer
     if answer.status >= 400 and answer.body.startswith(b"{"):
         assert answer.error()["code"]
+
+
+MALFORMED = [
+    (request("GET", "/healthz", b"X-Pad: a\x01b"), "malformed request: Invalid header value char"),
+    (b"GET /kore/callback/callback-token-0123456789 HTTP/9.9\r\n\r\n", "malformed request: Bad status line"),
+    (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", "malformed request: "),  # TLS to an HTTP port
+]
+
+
+async def test_a_request_aiohttp_cannot_parse_is_one_json_line_and_one_log_line():
+    """aiohttp answers these itself, before any middleware: `serve` makes them JSON like the rest."""
+    async with serving() as service:
+        for raw, reason in MALFORMED:
+            answer = await exchange(service.port, raw)
+            assert answer.status == 400, answer
+            assert answer.error()["code"] == "bad_request"
+            assert answer.error()["message"].startswith(reason), answer
+    assert not any("Traceback" in line or "callback-token-0123456789" in line for line in service.log), service.log
+    assert sum("malformed request from" in line for line in service.log) == 2, service.log  # TLS: debug only

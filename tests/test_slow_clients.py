@@ -6,19 +6,13 @@ the real `kore-voice serve` in a subprocess."""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import resource
-import signal
-import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field
-from pathlib import Path
+from contextlib import suppress
 
 import pytest
 from doors.conftest import door_settings, running
 from raw_http import ANSWER_S, Answer, exchange, parse, request
+from serve_process import serving
 
 from adapter.server import runner_options
 
@@ -73,55 +67,6 @@ async def test_a_body_trickled_past_the_body_timeout_gets_408_and_is_closed(path
 
 
 # --- the real `kore-voice serve` -----------------------------------------------------------------------
-
-
-@dataclass
-class Service:
-    port: int
-    process: asyncio.subprocess.Process
-    log: list[str] = field(default_factory=list)
-
-    async def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(self.process.wait(), ANSWER_S)
-
-
-def service_env(**settings: str) -> dict[str, str]:
-    """The test environment without the developer's service settings, plus `settings`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KORE_", "TWILIO_"))}
-    return {**env, "KORE_VOICE_ASR": "pocketsphinx", "KORE_VOICE_ASR_PROCESSES": "0", **settings}
-
-
-@asynccontextmanager
-async def serving(open_files: int | None = None, **settings: str) -> AsyncIterator[Service]:
-    """`kore-voice serve --port 0` until it says where it serves; `open_files` caps its RLIMIT_NOFILE."""
-
-    def limit() -> None:
-        if open_files is not None:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
-
-    process = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).with_name("kore-voice")), "serve", "--port", "0", env=service_env(**settings),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, preexec_fn=limit)
-    assert process.stdout is not None and process.stderr is not None
-    try:
-        line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
-        port = re.search(r"serving on http://127\.0\.0\.1:(\d+)", line)
-        assert port, line
-        service = Service(int(port[1]), process)
-
-        async def read_log(stream: asyncio.StreamReader) -> None:
-            async for raw in stream:
-                service.log.append(raw.decode(errors="replace"))
-
-        reading = asyncio.create_task(read_log(process.stderr))
-        yield service
-        await service.stop()
-        await reading
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
 
 
 async def held_connections(port: int, count: int) -> list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:

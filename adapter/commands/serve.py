@@ -21,6 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from adapter import json_log
+from adapter.api_errors import CODES, error_response
 from adapter.app_state import METRICS
 from adapter.config import Settings
 from adapter.metrics import Metrics
@@ -83,12 +84,27 @@ class Refusal(asyncio.Protocol):
         pass
 
 
-class CappedSite(web.SockSite):
-    """aiohttp's site on our socket, refusing connections beyond `max_connections` open at once."""
+class JsonErrorsHandler(web.RequestHandler):
+    """aiohttp's connection handler, whose own answers to requests it cannot parse (a control character
+    in a header, a bad request line) are one JSON line like every other error, not a plain-text dump."""
 
-    def __init__(self, runner: web.AppRunner, sock: socket.socket, max_connections: int, metrics: Metrics) -> None:
+    def handle_error(self, request: web.BaseRequest, status: int = 500, exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
+        super().handle_error(request, status, exc, message)  # logs it; refuses when an answer has begun
+        reason = (getattr(exc, "message", None) or message or "").strip().split("\n")[0].rstrip(":")
+        response = error_response(status, CODES.get(status, "error"),
+                                  json_log.redact(f"malformed request: {reason}" if status < 500 else "internal error"))
+        response.force_close()
+        return response
+
+
+class CappedSite(web.SockSite):
+    """aiohttp's site on our socket, refusing connections beyond `max_connections` open at once, and
+    serving the rest with JsonErrorsHandler."""
+
+    def __init__(self, runner: web.AppRunner, sock: socket.socket, settings: Settings, metrics: Metrics) -> None:
         super().__init__(runner, sock)
-        self._max_connections = max_connections
+        self._settings = settings
         self._metrics = metrics
 
     async def start(self) -> None:
@@ -96,14 +112,16 @@ class CappedSite(web.SockSite):
         server = self._runner.server
         assert server is not None
 
+        loop = asyncio.get_running_loop()
+        options = runner_options(self._settings)  # what the runner gave its Server, for each handler
+
         def protocol() -> asyncio.Protocol:
-            if len(server.connections) < self._max_connections:
-                return server()
+            if len(server.connections) < self._settings.service.max_connections:
+                return JsonErrorsHandler(server, loop=loop, **options)
             self._metrics.connections_refused.inc()
             return Refusal()
 
-        self._server = await asyncio.get_running_loop().create_server(protocol, sock=self._sock,
-                                                                      backlog=self._backlog)
+        self._server = await loop.create_server(protocol, sock=self._sock, backlog=self._backlog)
 
 
 class AcceptErrors:
@@ -152,7 +170,7 @@ async def _serve(settings: Settings, sock: socket.socket) -> None:
     runner = web.AppRunner(app, **runner_options(settings))
     await runner.setup()
     try:
-        await CappedSite(runner, sock, settings.service.max_connections, app[METRICS]).start()
+        await CappedSite(runner, sock, settings, app[METRICS]).start()
         kore = settings.kore
         bot = ("the embedded demo bot (no KORE_WEBHOOK_URL)" if kore.webhook is None
                else f"the Kore.ai bot at {kore.webhook.base}")
