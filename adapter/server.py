@@ -15,7 +15,6 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from concurrent.futures import Executor
 from importlib import resources
 from typing import Any
 
@@ -37,16 +36,17 @@ from adapter.json_log import JsonAccessLogger, logged_path, redact
 from adapter.kore.callbacks import ReplyRouter, add_callback_routes
 from adapter.kore.client import KoreClient
 from adapter.kore.simulator.embedded import embedded_bot
-from adapter.metrics import CONTENT_TYPE, MeteredExecutor, Metrics
+from adapter.metrics import CONTENT_TYPE, Metrics
 from adapter.speech.engines import load_recognizer
 from adapter.speech.process_recognizer import process_recognizer
 from adapter.speech.recognizer import Recognizer
+from adapter.speech.recognizer_pool import RecognizerPool
 from adapter.speech.synthesizer import Synthesizer
 
 log = logging.getLogger(__name__)
 
 HTTP = web.AppKey("http", aiohttp.ClientSession)
-EXECUTOR = web.AppKey("executor", Executor)
+RECOGNIZER_POOL = web.AppKey("recognizer_pool", RecognizerPool)
 RECOGNIZER = web.AppKey("recognizer", Recognizer)
 SYNTHESIZER = web.AppKey("synthesizer", Synthesizer)
 BOT = web.AppKey("bot", KoreClient)
@@ -177,23 +177,22 @@ def asr_processes(settings: Settings, recognizer: Recognizer) -> int:
 
 
 async def _recognizer_pool(app: web.Application) -> AsyncIterator[None]:
-    """The recogniser, loaded once, and a bounded pool of threads that call it (they wait on worker
-    processes when it holds the GIL: one thread per call then, so waiting for a free worker counts
-    as the recogniser's time, not the service's)."""
+    """The recogniser, loaded once, and the pool that shares its workers fairly between the calls
+    (KORE_VOICE_ASR_WORKERS decodes at once; one per worker process for an engine that holds the GIL)."""
     settings = app[SETTINGS]
     recognizer = await asyncio.to_thread(load_recognizer, settings.asr)
-    threads = os.cpu_count() or 2
+    workers = settings.asr.worker_count
     processes = asr_processes(settings, recognizer)
     if processes:
         recognizer = await asyncio.to_thread(process_recognizer, settings.asr, processes)
-        threads = settings.service.max_calls
+        workers = processes
     app[RECOGNIZER] = recognizer
-    executor = MeteredExecutor(threads, app[METRICS])
-    app[EXECUTOR] = executor
+    pool = RecognizerPool(workers, app[METRICS])
+    app[RECOGNIZER_POOL] = pool
     try:
         yield
     finally:
-        executor.shutdown(wait=False, cancel_futures=True)
+        pool.shutdown()
 
 
 async def _synthesizer(app: web.Application) -> AsyncIterator[None]:
@@ -235,7 +234,8 @@ async def _bot(app: web.Application) -> AsyncIterator[None]:
 
 async def _services(app: web.Application) -> AsyncIterator[None]:
     """Everything a conversation needs, now that it is all up."""
-    app[SERVICES] = Services(app[RECOGNIZER], app[SYNTHESIZER], app[BOT], MemoryStore(), app[CLOCK], app[EXECUTOR])
+    app[SERVICES] = Services(app[RECOGNIZER], app[SYNTHESIZER], app[BOT], MemoryStore(), app[CLOCK],
+                              app[RECOGNIZER_POOL])
     yield
 
 

@@ -76,6 +76,7 @@ class TimedRecognizer:
         self._recognizer = recognizer
         self._times = times
         self.name = recognizer.name
+        self.whole_utterance = recognizer.whole_utterance
 
     def transcribe(self, pcm: Pcm, hints: Sequence[str] | None = None) -> Any:
         with self._times.measure("recognise"):

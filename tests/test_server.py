@@ -81,8 +81,9 @@ async def test_metrics_count_calls_turns_errors_and_stage_latency(tmp_path: Path
         assert count["decode"] == count["recognise"] == 1 and count["total"] == 3  # welcome and two turns
         assert count["bot"] >= 2 and count["synthesis"] >= 2
         # the recognizer's thread queue: one job went through it, none is waiting now
-        assert got[("kore_voice_asr_queue_wait_seconds_count", ())] >= 1
-        assert got[("kore_voice_asr_queue_depth", ())] == 0
+        assert got[("kore_voice_asr_queue_wait_seconds_count", (("kind", "final"),))] >= 1
+        assert got[("kore_voice_asr_job_seconds_count", ())] >= 1
+        assert got[("kore_voice_asr_queue_depth", ())] == 0 and got[("kore_voice_asr_failures_total", ())] == 0
         await client.delete(f"/v1/calls/{call['id']}")
         got = samples(await (await client.get("/metrics")).text())
         assert got[("kore_voice_calls_active", (("door", "rest"),))] == 0

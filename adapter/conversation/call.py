@@ -42,6 +42,7 @@ from adapter.conversation.events import (
     Transfer,
     UtteranceIn,
 )
+from adapter.conversation.pace import AudioPace
 from adapter.conversation.services import AudioSpec, Services
 from adapter.conversation.settings import ConversationSettings
 from adapter.conversation.speech_turn import SpeechTurn
@@ -50,7 +51,7 @@ from adapter.kore.errors import KoreBotTimeout, KoreError, KoreTimeout
 from adapter.kore.payloads import CallInfo, InputMeta
 from adapter.kore.replies import BotReply
 from adapter.kore.voice_directive import DigitSpec
-from adapter.speech.recognizer import Transcript
+from adapter.speech.recognizer import SILENCE, Transcript
 from adapter.speech.tts_worker import TtsError
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,8 @@ class Conversation:
         self._turn_spoke = False
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        self._pace = AudioPace(services.clock, audio.in_rate, settings.max_audio_ahead_s)
+        self._flooded = False
 
     # --- the door's side ------------------------------------------------------------------------
 
@@ -127,8 +130,13 @@ class Conversation:
         return self._task
 
     def send(self, event: InputEvent) -> None:
-        if not self._closed:
-            self._inbox.put_nowait(event)
+        if self._closed or self._flooded:
+            return
+        if isinstance(event, AudioIn) and self.audio.live and not self._pace.take(len(event.data)):
+            self._flooded = True  # nothing more from this caller; the call ends in order
+            event = CallerHungUp(f"audio {self._pace.ahead_s:.0f} s ahead of real time")  # type: ignore[assignment]
+            self._emit(HangUp("audio faster than real time"))
+        self._inbox.put_nowait(event)
 
     async def events(self) -> AsyncIterator[OutputEvent]:
         """Output events in order, until the call has ended."""
@@ -421,13 +429,17 @@ class Conversation:
             self._utterance_id = next(self._utterance_ids)
             utterance_id = self._utterance_id
             self._utterance = SpeechTurn(
-                self.services.recognizer, self.audio.in_rate, self._hints(), self.services.executor,
+                self.services.recognizer, self.services.recognizer_pool, self.call.user_id, self.audio.in_rate,
+                self._hints(),
                 on_partial=lambda text: self._emit(Heard(text, "speech", final=False)),
                 on_final=lambda t: self.send(_Recognized(utterance_id, t)),  # type: ignore[arg-type]
             )
         if self._utterance is None:
             return
-        self._utterance.feed(step.speech)
+        self._utterance.feed(step.speech, step.silent_ms)
+        speculate = self.settings.speculate_ms
+        if speculate and step.silent_ms >= speculate and not step.ended and not self._speaking:
+            self._utterance.speculate()
         barging = self._speaking and self._endpointer.in_speech and step.voiced_ms >= self.settings.barge_in_min_ms
         if barging and self._barge_in_allowed():
             self._stop_playback()
@@ -442,17 +454,20 @@ class Conversation:
         """A whole recording (request/response doors): keys if it holds tones, else speech."""
         if self.state.phase != "listening":
             return
-        keys = detect_keys(pcm)
+        pool, call = self.services.recognizer_pool, self.call.user_id
+        try:  # both are CPU work (a minute of audio: most of a second), so they run in the recognizer's pool
+            keys = await pool.run(call, detect_keys, pcm)
+            if not keys and self._speech_expected:
+                transcript = await pool.run(call, self.services.recognizer.transcribe, pcm, self._hints())
+        except Exception as exc:  # noqa: BLE001 - the pool logged it; heard as nothing, the call goes on
+            log.warning("call %s: nothing heard in a recording: %s", call, exc)
+            keys, transcript = [], SILENCE
         if keys:
             await self._on_entry("".join(key.key for key in keys))
-            return
-        if not self._speech_expected:
+        elif not self._speech_expected:
             await self._no_match()  # the bot asked for keys only
-            return
-        loop = asyncio.get_running_loop()
-        transcript = await loop.run_in_executor(
-            self.services.executor, self.services.recognizer.transcribe, pcm, self._hints())
-        await self._on_heard(transcript.text, transcript.confidence)
+        else:
+            await self._on_heard(transcript.text, transcript.confidence)
 
     async def _on_entry(self, keys: str) -> None:
         """A whole keypad entry: the keys, then the end of the entry if they did not finish it."""
@@ -524,6 +539,7 @@ class Conversation:
         self._cancel_bot()
         self._cancel_timer(*list(self._timers))
         self._drop_utterance()
+        self.services.recognizer_pool.drop(self.call.user_id)  # its waiting decodes end with it
         try:
             await self.services.bot.end_call(self.call)
         except KoreError as exc:

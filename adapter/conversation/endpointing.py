@@ -32,6 +32,7 @@ class Step:
     ended: bool = False
     reason: str = ""  # "silence" or "max_length" when ended
     voiced_ms: int = 0  # voiced audio in the current utterance so far
+    silent_ms: int = 0  # the silence the utterance so far ends with (0 after voiced audio, or outside one)
     at_s: float = 0.0  # audio time of the start or end decision (or of the chunk's end)
 
 
@@ -100,7 +101,9 @@ class Endpointer:
             elif self._frames * FRAME_MS >= s.max_utterance_s * 1000:
                 ended, reason, at_s = True, "max_length", self.position_s
         voiced_ms = self._voiced * FRAME_MS
+        silent_ms = self._silent_frames * FRAME_MS if self.in_speech else 0
         if ended:
             self.in_speech = False
             self._voiced = self._frames = self._silent_frames = 0
-        return Step(b"".join(speech), started, ended, reason, voiced_ms, at_s if started or ended else self.position_s)
+        return Step(b"".join(speech), started, ended, reason, voiced_ms=voiced_ms, silent_ms=silent_ms,
+                    at_s=at_s if started or ended else self.position_s)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
-from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from adapter.conversation.clock import Clock
@@ -12,6 +12,7 @@ from adapter.conversation.store import SessionStore
 from adapter.kore.payloads import CallInfo, InputMeta
 from adapter.kore.replies import BotReply
 from adapter.speech.recognizer import Recognizer
+from adapter.speech.recognizer_pool import RecognizerPool
 from adapter.speech.synthesizer import Synthesizer
 
 
@@ -34,7 +35,8 @@ class Services:
     bot: Bot
     store: SessionStore
     clock: Clock
-    executor: Executor | None = None  # for the blocking recognizer; None: the loop's default
+    # where recognizer work runs, shared fairly by every call (the server passes the process's own)
+    recognizer_pool: RecognizerPool = field(default_factory=lambda: RecognizerPool(os.cpu_count() or 1))
 
 
 @dataclass(frozen=True, slots=True)

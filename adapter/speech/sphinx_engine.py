@@ -93,6 +93,7 @@ class PocketSphinxRecognizer(Recognizer):
     name = "pocketsphinx"
     sample_rate = SAMPLE_RATE
     holds_gil = True
+    whole_utterance = True
 
     def __init__(self) -> None:
         self._idle: queue.SimpleQueue[pocketsphinx.Decoder] = queue.SimpleQueue()

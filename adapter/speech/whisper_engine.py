@@ -5,6 +5,14 @@ Choices, measured on espeak-ng speech at 16 kHz and 8 kHz μ-law (bench/asr_comp
 - Whole utterances: Whisper decodes a finished turn, so a stream collects its audio and decodes
   at `finish`; `partial` stays "". CTranslate2 releases the GIL while it decodes, so the server
   calls this engine from threads, not worker processes.
+- Decodes in parallel: the model has `workers` CTranslate2 replicas (faster-whisper's `num_workers`,
+  sharing the weights), each on `cpu_threads` threads (default: the cores shared out), so several
+  calls' utterances decode at once and every core works. One decode at a time on every core (the
+  old way) left a core idle much of the time: a decode's 30 s encoder window parallelises poorly.
+  Decoding several utterances as one batch (the same CPU per utterance on this CPU: 626 ms each
+  alone, 672 ms each in fours), a shorter encoder window (20 s: a third less CPU but more errors at
+  8 kHz; 10 s: 17 % → 26 % word errors) and several calls' utterances packed into one window
+  (35 % word errors) were measured and not kept (BENCHMARKS.md).
 - Silence and noise give "": whole-clip voice activity (webrtcvad) decides whether there is
   speech at all; the audio itself is never cut, so no word is lost at the edges (faster-whisper's
   own VAD filter dropped the first word of 8 kHz clips). Then a segment is dropped only when
@@ -38,6 +46,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 import re
 import threading
 from collections.abc import Sequence
@@ -80,7 +89,7 @@ MIN_OPTION_RATIO = 0.6
 BUNDLED = "whisper-tiny.en"
 
 _TOKEN = re.compile(r"[\w']+")
-_models: dict[tuple[Path, int], tuple[WhisperModel, threading.Lock]] = {}
+_models: dict[tuple[Path, int, int], WhisperModel] = {}
 _loading = threading.Lock()
 
 
@@ -126,27 +135,30 @@ def closest_option(text: str, options: Sequence[str]) -> str | None:
 
 
 class WhisperRecognizer(Recognizer):
-    """Free English dictation; one model per process, shared by every call and decoded one at
-    a time (CTranslate2 runs each decode on `cpu_threads` threads; 0 is its default)."""
+    """Free English dictation; one model per process, shared by every call, decoding up to `workers`
+    utterances at once on `cpu_threads` threads each (0: the machine's cores shared out)."""
 
     name = "whisper"
     sample_rate = SAMPLE_RATE
+    whole_utterance = True
 
-    def __init__(self, model_dir: Path, cpu_threads: int = 0, beam_size: int = 5, words: bool = False) -> None:
-        self.model_dir, self.beam_size, self.words = Path(model_dir), beam_size, words
-        self.model, self._decoding = self._shared_model(self.model_dir, cpu_threads)
+    def __init__(self, model_dir: Path, cpu_threads: int = 0, beam_size: int = 5, words: bool = False,
+                 workers: int = 1) -> None:
+        self.model_dir, self.beam_size, self.words, self.workers = Path(model_dir), beam_size, words, workers
+        threads = cpu_threads or max(1, (os.cpu_count() or 1) // workers)
+        self.model = self._shared_model(self.model_dir, threads, workers)
 
     @staticmethod
-    def _shared_model(model_dir: Path, cpu_threads: int) -> tuple[WhisperModel, threading.Lock]:
-        """The process's model for `model_dir` and the lock its decodes take turns on."""
+    def _shared_model(model_dir: Path, cpu_threads: int, workers: int) -> WhisperModel:
+        """The process's model for `model_dir` with `workers` replicas of `cpu_threads` threads."""
         # imported here: it takes a second, and only this engine needs it
         from faster_whisper import WhisperModel
 
         with _loading:
-            key = (model_dir.resolve(), cpu_threads)
+            key = (model_dir.resolve(), cpu_threads, workers)
             if key not in _models:
-                model = WhisperModel(str(model_dir), device="cpu", compute_type="int8", cpu_threads=cpu_threads)
-                _models[key] = (model, threading.Lock())
+                _models[key] = WhisperModel(str(model_dir), device="cpu", compute_type="int8",
+                                            cpu_threads=cpu_threads, num_workers=workers)
             return _models[key]
 
     def open_stream(self, rate: int, hints: Sequence[str] | None = None) -> RecognizerStream:
@@ -174,11 +186,10 @@ class WhisperRecognizer(Recognizer):
         if not voiced:
             return SILENCE
         audio = pcm.samples().astype(np.float32) / 32768.0
-        with self._decoding:
-            segments, _ = self.model.transcribe(audio, **self.decode_options(pcm.duration_s, hints))
-            kept = [s for i, s in enumerate(segments) if s.no_speech_prob <= SURE_NO_SPEECH
-                    and (i == 0 or (s.avg_logprob >= MIN_AVG_LOGPROB
-                                    and voiced_share(s.start, s.end, voiced) >= MIN_VOICED_SHARE))]
+        segments, _ = self.model.transcribe(audio, **self.decode_options(pcm.duration_s, hints))
+        kept = [s for i, s in enumerate(segments) if s.no_speech_prob <= SURE_NO_SPEECH
+                and (i == 0 or (s.avg_logprob >= MIN_AVG_LOGPROB
+                                and voiced_share(s.start, s.end, voiced) >= MIN_VOICED_SHARE))]
         # the segments' text, not the words joined: Whisper's words split "$42.50" into "$42" ".50"
         text = " ".join(t for s in kept if (t := s.text.strip()))
         if not text:

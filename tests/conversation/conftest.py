@@ -4,6 +4,7 @@ real recognizer, and a manual clock so timeouts happen when a test says so."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import subprocess
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from adapter.audio.decode import decode_audio
 from adapter.audio.pcm import Pcm
 from adapter.audio.resample import resample
-from adapter.config import TtsSettings
+from adapter.config import AsrSettings, TtsSettings
 from adapter.conversation.call import Conversation
 from adapter.conversation.events import AudioIn, OutputEvent
 from adapter.conversation.services import AudioSpec, Services
@@ -28,7 +29,9 @@ from adapter.kore.simulator import Simulator, SimulatorConfig
 from adapter.kore.simulator.config import generate_secret
 from adapter.kore.simulator.embedded import serving
 from adapter.kore.simulator.script import Script, parse_script
-from adapter.speech.sphinx_engine import PocketSphinxRecognizer
+from adapter.speech.process_recognizer import process_recognizer
+from adapter.speech.recognizer import Recognizer
+from adapter.speech.recognizer_pool import RecognizerPool
 from adapter.speech.synthesizer import Synthesizer
 
 from .manual_clock import ManualClock
@@ -98,8 +101,10 @@ class CallDriver:
 
 
 @pytest.fixture(scope="session")
-def recognizer() -> PocketSphinxRecognizer:
-    return PocketSphinxRecognizer()
+def recognizer() -> Recognizer:
+    """PocketSphinx as the server runs it: in worker processes (it holds the GIL while it decodes,
+    which would stall the event loop the conversation runs on)."""
+    return process_recognizer(AsrSettings(engine="pocketsphinx"), 2)
 
 
 @pytest.fixture
@@ -127,13 +132,16 @@ def say(speech_dir: Path) -> Callable[[str, int], Pcm]:
 
 
 @pytest.fixture
-async def start_call(recognizer: PocketSphinxRecognizer, synthesizer: Synthesizer):
-    """`await start_call(script=None, audio=LIVE, **settings)` -> a CallDriver whose welcome is under way."""
+async def start_call(recognizer: Recognizer, synthesizer: Synthesizer):
+    """`await start_call(script=None, audio=LIVE, recognizer=..., recognizer_pool=None, **settings)` -> a
+    CallDriver whose welcome is under way (another recognizer than the session's PocketSphinx, a pool of the
+    test's own)."""
     clock = ManualClock()
     opened: list[Any] = []
     http = aiohttp.ClientSession()
 
     async def start(script: dict[str, Any] | Script | None = None, audio: AudioSpec = LIVE,
+                    recognizer: Recognizer = recognizer, recognizer_pool: RecognizerPool | None = None,
                     **settings: Any) -> CallDriver:
         if isinstance(script, dict):
             script = parse_script(script)
@@ -145,6 +153,8 @@ async def start_call(recognizer: PocketSphinxRecognizer, synthesizer: Synthesize
         kore = KoreSettings().for_simulator(url, config.client_id, config.client_secret, config.bot_id)
         client = KoreClient(kore, http, clock=clock.now, sleep=clock.sleep)
         services = Services(recognizer, synthesizer, client, MemoryStore(), clock)
+        if recognizer_pool is not None:
+            services = dataclasses.replace(services, recognizer_pool=recognizer_pool)
         conversation = Conversation(CallInfo.new("test", "+15551230000", "+15559870000"), services, audio,
                                     ConversationSettings(**settings))
         conversation.start()
