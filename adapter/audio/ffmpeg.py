@@ -1,4 +1,5 @@
-"""ffmpeg in a child process: the containers we do not parse ourselves (MP3, Ogg, FLAC, WebM) in, MP3 out.
+"""ffmpeg in a child process: the containers we do not parse ourselves (MP3, Ogg, FLAC, WebM) in, MP3 out
+(through pydub, which drives ffmpeg for our own prompts).
 
 A 40 KB FLAC can expand to gigabytes of samples, so nothing here trusts the input: `probe` reads the
 stream's rate, channels and duration for the caller to check before anything is decoded; `decode_mono16`
@@ -10,12 +11,15 @@ can never fill a pipe.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from pydub import AudioSegment
 
 from adapter.audio.errors import MalformedAudio
 from adapter.audio.pcm import Pcm
@@ -90,15 +94,13 @@ def decode_mono16(data: bytes, demuxer: str, label: str, rate: int, max_bytes: i
 
 
 def encode_mp3(pcm: Pcm, bitrate: str = "64k") -> bytes:
-    """Mono MP3 at the PCM's rate (an MPEG rate), written to a file so it carries a Xing header
-    (players and our decoder then drop the encoder's delay and padding)."""
-    with tempfile.TemporaryDirectory(prefix="kore-voice-") as folder:
-        target = Path(folder, "out.mp3")
-        subprocess.run(
-            ["ffmpeg", *_QUIET, "-f", "s16le", "-ar", str(pcm.rate), "-ac", "1", "-i", "-",
-             "-b:a", bitrate, str(target)],
-            input=pcm.data, capture_output=True, check=True)
-        return target.read_bytes()
+    """Mono MP3 at the PCM's rate (an MPEG rate), by pydub (ffmpeg writing a file, so the MP3 carries a
+    Xing header: players and our decoder then drop the encoder's delay and padding). Only our own
+    prompts are encoded; what callers send is decoded by `decode_mono16`, which bounds its output."""
+    out = io.BytesIO()
+    AudioSegment(data=pcm.data, sample_width=2, frame_rate=pcm.rate, channels=1).export(
+        out, format="mp3", bitrate=bitrate)
+    return out.getvalue()
 
 
 def _seconds(value: object) -> float | None:
