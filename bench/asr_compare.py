@@ -181,15 +181,18 @@ def edits(ref: list[str], hyp: list[str]) -> int:
 # --- engines -----------------------------------------------------------------------------------
 
 class BareWhisper:
-    """faster-whisper alone on PCM already at 16 kHz, with our decoding options: no resampling,
-    no voice-activity gate, no segment gate, no transcript building."""
+    """faster-whisper alone (its own 30 s window) on PCM already at 16 kHz, with our decoding options: no
+    resampling, no voice-activity gate, no segment gate, no shorter window, no transcript building."""
 
     def __init__(self, engine: WhisperRecognizer) -> None:
+        from faster_whisper import WhisperModel
+
         self.engine = engine
+        self.model = WhisperModel(str(engine.model_dir), device="cpu", compute_type="int8")
 
     def text(self, pcm: Pcm) -> str:
-        segments, _ = self.engine.model.transcribe(pcm.samples().astype(np.float32) / 32768.0,
-                                                   **self.engine.decode_options(pcm.duration_s, None))
+        segments, _ = self.model.transcribe(pcm.samples().astype(np.float32) / 32768.0,
+                                            **self.engine.decode_options(pcm.duration_s, None))
         return " ".join(s.text.strip() for s in segments)
 
 

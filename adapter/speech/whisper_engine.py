@@ -9,10 +9,15 @@ Choices, measured on espeak-ng speech at 16 kHz and 8 kHz μ-law (bench/asr_comp
   sharing the weights), each on `cpu_threads` threads (default: the cores shared out), so several
   calls' utterances decode at once and every core works. One decode at a time on every core (the
   old way) left a core idle much of the time: a decode's 30 s encoder window parallelises poorly.
+- A 20 s encoder window (KORE_VOICE_WHISPER_WINDOW_S) instead of Whisper's 30 s: the encoder is
+  most of a decode's cost and it grows with the window, which for an utterance of a few seconds is
+  nearly all padding. On 160 espeak-ng recordings (four voices, 16 kHz and 8 kHz μ-law, a third
+  noisy) word errors were 22.0 % with 30 s, 20.9 % with 20 s (0.53 of the CPU), 20.5 % with 15 s
+  (0.41), 20.7 % with 12 s and 21.6 % with 10 s; but 15 s and shorter turned this suite's "credit
+  card" into "credits card" at 8 kHz, so 20 s it is. Audio longer than the window is encoded whole.
   Decoding several utterances as one batch (the same CPU per utterance on this CPU: 626 ms each
-  alone, 672 ms each in fours), a shorter encoder window (20 s: a third less CPU but more errors at
-  8 kHz; 10 s: 17 % → 26 % word errors) and several calls' utterances packed into one window
-  (35 % word errors) were measured and not kept (BENCHMARKS.md).
+  alone, 672 ms each in fours) and several calls' utterances packed into one window (35 % word
+  errors) were measured and not kept (BENCHMARKS.md).
 - Silence and noise give "": whole-clip voice activity (webrtcvad) decides whether there is
   speech at all; the audio itself is never cut, so no word is lost at the edges (faster-whisper's
   own VAD filter dropped the first word of 8 kHz clips). Then a segment is dropped only when
@@ -75,6 +80,8 @@ if TYPE_CHECKING:
 
 #: the rate Whisper's feature extractor takes
 SAMPLE_RATE = 16000
+#: the least audio the encoder sees (Whisper's own window is 30 s; see the module docstring)
+WINDOW_S = 20.0
 #: a segment Whisper thinks is no speech beyond this, and is unsure of (below), is dropped
 MAX_NO_SPEECH = 0.6
 MIN_AVG_LOGPROB = -1.0
@@ -89,7 +96,7 @@ MIN_OPTION_RATIO = 0.6
 BUNDLED = "whisper-tiny.en"
 
 _TOKEN = re.compile(r"[\w']+")
-_models: dict[tuple[Path, int, int], WhisperModel] = {}
+_models: dict[tuple[Path, int, int, float], WhisperModel] = {}
 _loading = threading.Lock()
 
 
@@ -136,29 +143,26 @@ def closest_option(text: str, options: Sequence[str]) -> str | None:
 
 class WhisperRecognizer(Recognizer):
     """Free English dictation; one model per process, shared by every call, decoding up to `workers`
-    utterances at once on `cpu_threads` threads each (0: the machine's cores shared out)."""
+    utterances at once (0: one per core) on `cpu_threads` threads each (0: the cores shared out)."""
 
     name = "whisper"
     sample_rate = SAMPLE_RATE
     whole_utterance = True
 
     def __init__(self, model_dir: Path, cpu_threads: int = 0, beam_size: int = 5, words: bool = False,
-                 workers: int = 1) -> None:
+                 workers: int = 0, window_s: float = WINDOW_S) -> None:
+        workers = workers or os.cpu_count() or 1
         self.model_dir, self.beam_size, self.words, self.workers = Path(model_dir), beam_size, words, workers
         threads = cpu_threads or max(1, (os.cpu_count() or 1) // workers)
-        self.model = self._shared_model(self.model_dir, threads, workers)
+        self.model = self._shared_model(self.model_dir, threads, workers, window_s)
 
     @staticmethod
-    def _shared_model(model_dir: Path, cpu_threads: int, workers: int) -> WhisperModel:
+    def _shared_model(model_dir: Path, cpu_threads: int, workers: int, window_s: float) -> WhisperModel:
         """The process's model for `model_dir` with `workers` replicas of `cpu_threads` threads."""
-        # imported here: it takes a second, and only this engine needs it
-        from faster_whisper import WhisperModel
-
         with _loading:
-            key = (model_dir.resolve(), cpu_threads, workers)
+            key = (model_dir.resolve(), cpu_threads, workers, window_s)
             if key not in _models:
-                _models[key] = WhisperModel(str(model_dir), device="cpu", compute_type="int8",
-                                            cpu_threads=cpu_threads, num_workers=workers)
+                _models[key] = windowed_model(model_dir, cpu_threads, workers, window_s)
             return _models[key]
 
     def open_stream(self, rate: int, hints: Sequence[str] | None = None) -> RecognizerStream:
@@ -203,6 +207,26 @@ class WhisperRecognizer(Recognizer):
             words, confidence = (), sum(math.exp(s.avg_logprob) * len(s.tokens) for s in kept) / tokens
         option = closest_option(text, hints) if hints else None
         return Transcript(option or text, words, confidence)
+
+
+def windowed_model(model_dir: Path, cpu_threads: int, workers: int, window_s: float) -> WhisperModel:
+    """faster-whisper's model, its encoder shown `window_s` of audio (at least; 30: Whisper's own
+    window) instead of the utterance padded with silence to 30 s."""
+    # imported here: it takes a second, and only this engine needs it
+    from faster_whisper import WhisperModel
+
+    class WindowedWhisper(WhisperModel):
+        def encode(self, features: np.ndarray) -> object:
+            # faster-whisper pads a segment's log-mel features with zeros to 30 s; real audio is never
+            # an all-zero column (the log floor is not 0), so the padding is cut down to the window.
+            frames = round(window_s * 100)
+            if 0 < frames < features.shape[-1]:
+                heard = np.flatnonzero(features.reshape(-1, features.shape[-1]).any(axis=0))
+                features = features[..., :max(frames, int(heard[-1]) + 1 if heard.size else 0)]
+            return super().encode(features)
+
+    return WindowedWhisper(str(model_dir), device="cpu", compute_type="int8", cpu_threads=cpu_threads,
+                           num_workers=workers)
 
 
 def voiced_share(start: float, end: float, voiced: Sequence[tuple[float, float]]) -> float:
