@@ -1,12 +1,20 @@
-"""Transcription cost: our pipeline against the bare engine on the same audio.
+"""Transcription cost and PocketSphinx accuracy: our pipeline against the bare engine on the same audio.
 
     .venv/bin/python bench/transcribe.py [--rounds 5]
+    .venv/bin/python bench/transcribe.py --accuracy [--full]
 
 For each engine, the same recordings go through (a) our whole path, file bytes -> decode_audio ->
 Recognizer.transcribe (resampling once to the engine's rate, VAD gate, words and confidences), and
 (b) the engine alone, fed PCM already at its rate (pocketsphinx.Decoder.process_raw, or Vosk's
 KaldiRecognizer.AcceptWaveform). Prints p50/p95 per file, the real-time factor (processing seconds
 per audio second) and the ratio raw/ours (goal >= 0.95: our layers cost under 5 %).
+
+`--accuracy` scores word errors instead, on the recordings bench/asr_compare.py makes (espeak-ng
+in four voices, 16 kHz and 8 kHz μ-law, every third with noise; `--full`: every voice): bare
+PocketSphinx (a decoder with its defaults, fresh feature extraction per utterance, given the
+16 kHz PCM) against our PocketSphinxRecognizer, with ablation rows that put back what our path
+did before: one decoder kept across utterances (its noise estimate carried over) and dither on
+every sample. Goal: ours never worse than raw on any band.
 """
 
 from __future__ import annotations
@@ -19,15 +27,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pocketsphinx
 import vosk
+from asr_compare import Clip, edits, recordings, words
 
 from adapter.audio.decode import decode_audio
 from adapter.audio.pcm import Pcm
 from adapter.audio.resample import resample
 from adapter.config import REPO_ROOT
 from adapter.speech.recognizer import Recognizer
-from adapter.speech.sphinx_engine import PocketSphinxRecognizer
+from adapter.speech.sphinx_engine import PocketSphinxRecognizer, dithered_silence
 from adapter.speech.vosk_engine import VoskRecognizer
 
 SAMPLES = REPO_ROOT / "samples"
@@ -77,6 +87,49 @@ def compare(name: str, files: list[tuple[bytes, str | None]], ours: Recognizer,
     print(f"  ratio raw/ours (total time, {n} decodes): {sum(raw_t) / sum(ours_t):.3f}")
 
 
+def sphinx_text(decoder: pocketsphinx.Decoder, data: bytes, fresh: bool = True) -> str:
+    if fresh:
+        decoder.reinit_feat()
+    decoder.start_utt()
+    decoder.process_raw(data, full_utt=True)
+    decoder.end_utt()
+    hyp = decoder.hyp()
+    return hyp.hypstr if hyp else ""
+
+
+def dithered_everywhere(pcm: Pcm) -> bytes:
+    """What our path fed the decoder before: ~1 step of noise on every sample."""
+    noise = np.round(np.random.default_rng(0).normal(0.0, 1.0, pcm.frames))
+    return np.clip(pcm.samples() + noise, -32768, 32767).astype("<i2").tobytes()
+
+
+def accuracy(full: bool) -> None:
+    clips = recordings(full)
+    decoder = pocketsphinx.Decoder(samprate=16000, cmn="batch", loglevel="FATAL")
+    ours = PocketSphinxRecognizer()
+    at_16k = {id(c): resample(c.pcm, 16000) for c in clips}
+    hears: dict[str, Callable[[Clip], str]] = {
+        "raw pocketsphinx": lambda c: sphinx_text(decoder, at_16k[id(c)].data),
+        "raw + decoder state carried over": lambda c: sphinx_text(decoder, at_16k[id(c)].data, fresh=False),
+        "raw + dither on every sample": lambda c: sphinx_text(decoder, dithered_everywhere(at_16k[id(c)])),
+        "raw + dither on digital silence": lambda c: sphinx_text(decoder, dithered_silence(at_16k[id(c)])),
+        "ours (PocketSphinxRecognizer)": lambda c: ours.transcribe(c.pcm).text,
+    }
+    bands = ["16k clean", "16k noisy", "8k clean", "8k noisy", "all"]
+    print(f"pocketsphinx word error rate: {len(clips)} recordings, {sum(c.pcm.duration_s for c in clips):.0f} s")
+    print(f"{'':34}" + "".join(f"{b:>11}" for b in bands))
+    for name, hear in hears.items():
+        errors = dict.fromkeys(bands, 0)
+        total = dict.fromkeys(bands, 0)
+        for clip in clips:
+            ref = words(clip.text)
+            band = f"{'8k' if clip.phone else '16k'} {'noisy' if clip.noisy else 'clean'}"
+            for key in (band, "all"):
+                errors[key] += edits(ref, words(hear(clip)))
+                total[key] += len(ref)
+        print(f"{name:34}" + "".join(f"{errors[b] / total[b]:>11.1%}" for b in bands), flush=True)
+
+
 def main(rounds: int) -> None:
     english = [(p.read_bytes(), None) for p in sorted(SAMPLES.glob("*.wav")) if "keys" not in p.name]
     decoder = pocketsphinx.Decoder(samprate=16000, cmn="batch", loglevel="FATAL")
@@ -99,4 +152,10 @@ def main(rounds: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
-    main(parser.parse_args().rounds)
+    parser.add_argument("--accuracy", action="store_true", help="PocketSphinx word errors, raw against ours")
+    parser.add_argument("--full", action="store_true", help="with --accuracy: every phrase in every voice")
+    args = parser.parse_args()
+    if args.accuracy:
+        accuracy(args.full)
+    else:
+        main(args.rounds)
