@@ -39,6 +39,7 @@ class AsrSettings:
     whisper_threads: int = 0  # CTranslate2 threads per decode; 0: the cores shared out between the workers
     whisper_words: bool = False  # word timings in Whisper transcripts (an extra pass; text only is faster)
     whisper_window_s: float = 20.0  # the encoder's window (Whisper's own: 30; 20 costs about half, BENCHMARKS.md)
+    whisper_busy_window_s: float = 10.0  # the window while other decodes wait (0.64 of 20 s's CPU)
     numbers: str = "as-heard"  # the form of numbers in final transcripts (adapter/speech/numbers.py)
     workers: int = 0  # utterances decoded at once, all calls together; 0: one per CPU core
 
@@ -58,6 +59,7 @@ class AsrSettings:
             whisper_threads=r.integer("KORE_VOICE_WHISPER_THREADS", 0),
             whisper_words=r.flag("KORE_VOICE_WHISPER_WORDS", False),
             whisper_window_s=r.number("KORE_VOICE_WHISPER_WINDOW_S", 20.0, minimum=1.0),
+            whisper_busy_window_s=r.number("KORE_VOICE_WHISPER_BUSY_WINDOW_S", 10.0, minimum=1.0),
             numbers=r.choice("KORE_VOICE_NUMBERS", NUMBER_FORMS, "as-heard"),
             workers=r.integer("KORE_VOICE_ASR_WORKERS", 0),
         )

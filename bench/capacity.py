@@ -250,10 +250,25 @@ def bot_heard(sim: Simulator) -> dict[str, list[str]]:
     return heard
 
 
+async def recognizer_totals(http: aiohttp.ClientSession, url: str) -> dict[str, float]:
+    """The service's recognizer counters from /metrics: jobs run and their seconds, waits by kind."""
+    async with http.get(f"{url}/metrics") as resp:
+        text = await resp.text()
+    totals: dict[str, float] = {}
+    for line in text.splitlines():
+        name, _, value = line.rpartition(" ")
+        if name.startswith(("kore_voice_asr_job_seconds_", "kore_voice_asr_queue_wait_seconds_")) and (
+                "_sum" in name or "_count" in name):
+            totals[name] = float(value)
+    return totals
+
+
 async def level(service: Service, sim: Simulator, scenario: Scenario, speech: dict[tuple[int, int], bytes],
                 calls: int, turns: int, first: int) -> dict:
     results = Results()
     sim.requests.clear()
+    async with aiohttp.ClientSession() as http:
+        asr0 = await recognizer_totals(http, service.url)
     idle_rss, peak_rss = service.rss_mb(), 0.0
     cpu0, wall0 = service.cpu_s(), time.monotonic()
     plans = {f"CA{first + i:032x}": script_of(scenario, first + i, turns) for i in range(calls)}
@@ -276,12 +291,15 @@ async def level(service: Service, sim: Simulator, scenario: Scenario, speech: di
         await running
     gc.enable()
     cpu_s = service.cpu_s() - cpu0
+    async with aiohttp.ClientSession() as http:
+        asr1 = await recognizer_totals(http, service.url)
+    asr = {k: v - asr0.get(k, 0.0) for k, v in asr1.items()}
     heard = bot_heard(sim)
     right = sum(scenario.requests[r][1] in text.lower()
                 for sid, plan in plans.items() for (r, _), text in zip(plan, heard.get(sid, []), strict=False))
     return {"calls": calls, "results": results, "cpu": cpu_s / (time.monotonic() - wall0), "right": right,
             "cpu_per_speech_s": cpu_s / max(results.speech_s, 1e-9),
-            "rss_per_call": (peak_rss - idle_rss) / calls, "lag": lag}
+            "rss_per_call": (peak_rss - idle_rss) / calls, "lag": lag, "asr": asr}
 
 
 def response_goal(calls: int) -> float:
@@ -298,6 +316,17 @@ def report(row: dict) -> bool:
           f" {len(r.responses):>4}/{r.due:<4} {row['right']:>4} {max(gaps) * 1000:8.1f}"
           f" {row['cpu'] * 100:6.0f}% {row['cpu_per_speech_s']:8.3f} {row['lag'] * 1000:7.1f}"
           f" {row['rss_per_call']:8.2f}   {'met' if met else 'missed'} (p95 goal {goal * 1000:.0f} ms)")
+    asr = row["asr"]
+
+    def mean_ms(base: str, labels: str = "") -> str:
+        count = asr.get(f"{base}_count{labels}", 0.0)
+        return f"{asr.get(f'{base}_sum{labels}', 0.0) / count * 1000:.0f} ms" if count else "-"
+
+    jobs, waits = "kore_voice_asr_job_seconds", "kore_voice_asr_queue_wait_seconds"
+    final, early = '{kind="final"}', '{kind="speculative"}'
+    print(f"      recognizer: {asr.get(jobs + '_count', 0):.0f} jobs of {mean_ms(jobs)} on average; waits: final "
+          f"{mean_ms(waits, final)}, early {mean_ms(waits, early)} ({asr.get(waits + '_count' + early, 0):.0f} "
+          "early decodes)")
     for failure in r.failures[:3]:
         print(f"      {failure}")
     return bool(met)

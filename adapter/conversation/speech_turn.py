@@ -117,6 +117,7 @@ class SpeechTurn:
     async def _conclude(self) -> None:
         guess = self._guess[0] if self._guess is not None and self._guess_holds() else None
         if guess is not None:
+            self._pool.promote(self._call)  # if it still waits for a spare worker, it waits no more
             await asyncio.wait([guess])
         if guess is not None and not guess.cancelled() and guess.exception() is None:
             self._on_final(guess.result())

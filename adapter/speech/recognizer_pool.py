@@ -13,6 +13,10 @@ GIL, or waits on worker processes when it does not), and they are chosen on the 
 - a call may have only `max_waiting` jobs waiting (`RecognizerBusy` beyond), and `drop(call)` cancels
   the jobs it still has waiting: the work of a call ends with the call.
 
+A job that starts while others wait runs "under load" (`under_load()` in its thread): an engine may then
+trade a little accuracy for speed (Whisper's shorter encoder window), since every job it finishes sooner
+is a caller answered sooner.
+
 A job that raises is logged with its call and counted (`kore_voice_asr_failures_total`); the error goes
 back to whoever awaited the job, which treats it as nothing heard.
 """
@@ -20,8 +24,10 @@ back to whoever awaited the job, which treats it as nothing heard.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +37,22 @@ from typing import Any, Protocol, TypeVar
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+_job = threading.local()
+
+
+def under_load() -> bool:
+    """In a pool's worker: whether other jobs were waiting when this one started."""
+    return getattr(_job, "under_load", False)
+
+
+def _run(loaded: bool, fn: Callable[..., T], *args: Any) -> T:
+    _job.under_load = loaded
+    try:
+        return fn(*args)
+    finally:
+        _job.under_load = False
 
 
 class RecognizerBusy(Exception):
@@ -119,6 +141,14 @@ class RecognizerPool:
             self._forget(job)
             raise
 
+    def promote(self, call: str) -> None:
+        """`call`'s waiting speculative jobs are needed after all (the caller has finished): they wait
+        as real jobs from now on, in their place by when they came."""
+        for job in self._waiting:
+            if job.call == call:
+                job.speculative = False
+        self._dispatch()
+
     def drop(self, call: str) -> int:
         """Cancel `call`'s waiting jobs (its running one finishes unheard); how many were dropped."""
         dropped = [job for job in self._waiting if job.call == call]
@@ -170,7 +200,8 @@ class RecognizerPool:
         started = time.monotonic()
         failed = False
         try:
-            result = await loop.run_in_executor(self._threads, job.fn, *job.args)
+            work = functools.partial(_run, bool(self._waiting), job.fn, *job.args)
+            result = await loop.run_in_executor(self._threads, work)
         except Exception as exc:  # the recognizer failed: the caller hears nothing, the service goes on
             failed = True
             log.error("call %s: the recognizer failed: %s: %s", job.call, type(exc).__name__, exc, exc_info=exc)

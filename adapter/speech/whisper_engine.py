@@ -15,6 +15,9 @@ Choices, measured on espeak-ng speech at 16 kHz and 8 kHz μ-law (bench/asr_comp
   noisy) word errors were 22.0 % with 30 s, 20.9 % with 20 s (0.53 of the CPU), 20.5 % with 15 s
   (0.41), 20.7 % with 12 s and 21.6 % with 10 s; but 15 s and shorter turned this suite's "credit
   card" into "credits card" at 8 kHz, so 20 s it is. Audio longer than the window is encoded whole.
+  Under load (other decodes waiting: `recognizer_pool.under_load`) the window is 10 s
+  (KORE_VOICE_WHISPER_BUSY_WINDOW_S): 0.64 of the 20 s window's CPU, so a burst of callers is answered
+  sooner, for slightly more word errors (21.6 %, still fewer than Whisper's own 30 s window).
   Decoding several utterances as one batch (the same CPU per utterance on this CPU: 626 ms each
   alone, 672 ms each in fours) and several calls' utterances packed into one window (35 % word
   errors) were measured and not kept (BENCHMARKS.md).
@@ -74,14 +77,16 @@ from adapter.speech.recognizer import (
     WholeUtteranceStream,
     Word,
 )
+from adapter.speech.recognizer_pool import under_load
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
 
 #: the rate Whisper's feature extractor takes
 SAMPLE_RATE = 16000
-#: the least audio the encoder sees (Whisper's own window is 30 s; see the module docstring)
+#: the least audio the encoder sees (Whisper's own window is 30 s; see the module docstring), and under load
 WINDOW_S = 20.0
+BUSY_WINDOW_S = 10.0
 #: a segment Whisper thinks is no speech beyond this, and is unsure of (below), is dropped
 MAX_NO_SPEECH = 0.6
 MIN_AVG_LOGPROB = -1.0
@@ -96,7 +101,8 @@ MIN_OPTION_RATIO = 0.6
 BUNDLED = "whisper-tiny.en"
 
 _TOKEN = re.compile(r"[\w']+")
-_models: dict[tuple[Path, int, int, float], WhisperModel] = {}
+_models: dict[tuple[Path, int, int], WhisperModel] = {}
+_window = threading.local()  # the encoder window of the decode running in this thread
 _loading = threading.Lock()
 
 
@@ -150,19 +156,20 @@ class WhisperRecognizer(Recognizer):
     whole_utterance = True
 
     def __init__(self, model_dir: Path, cpu_threads: int = 0, beam_size: int = 5, words: bool = False,
-                 workers: int = 0, window_s: float = WINDOW_S) -> None:
+                 workers: int = 0, window_s: float = WINDOW_S, busy_window_s: float = BUSY_WINDOW_S) -> None:
         workers = workers or os.cpu_count() or 1
         self.model_dir, self.beam_size, self.words, self.workers = Path(model_dir), beam_size, words, workers
+        self.window_s, self.busy_window_s = window_s, busy_window_s
         threads = cpu_threads or max(1, (os.cpu_count() or 1) // workers)
-        self.model = self._shared_model(self.model_dir, threads, workers, window_s)
+        self.model = self._shared_model(self.model_dir, threads, workers)
 
     @staticmethod
-    def _shared_model(model_dir: Path, cpu_threads: int, workers: int, window_s: float) -> WhisperModel:
+    def _shared_model(model_dir: Path, cpu_threads: int, workers: int) -> WhisperModel:
         """The process's model for `model_dir` with `workers` replicas of `cpu_threads` threads."""
         with _loading:
-            key = (model_dir.resolve(), cpu_threads, workers, window_s)
+            key = (model_dir.resolve(), cpu_threads, workers)
             if key not in _models:
-                _models[key] = windowed_model(model_dir, cpu_threads, workers, window_s)
+                _models[key] = windowed_model(model_dir, cpu_threads, workers)
             return _models[key]
 
     def open_stream(self, rate: int, hints: Sequence[str] | None = None) -> RecognizerStream:
@@ -190,10 +197,14 @@ class WhisperRecognizer(Recognizer):
         if not voiced:
             return SILENCE
         audio = pcm.samples().astype(np.float32) / 32768.0
-        segments, _ = self.model.transcribe(audio, **self.decode_options(pcm.duration_s, hints))
-        kept = [s for i, s in enumerate(segments) if s.no_speech_prob <= SURE_NO_SPEECH
-                and (i == 0 or (s.avg_logprob >= MIN_AVG_LOGPROB
-                                and voiced_share(s.start, s.end, voiced) >= MIN_VOICED_SHARE))]
+        _window.s = self.busy_window_s if under_load() else self.window_s
+        try:
+            segments, _ = self.model.transcribe(audio, **self.decode_options(pcm.duration_s, hints))
+            kept = [s for i, s in enumerate(segments) if s.no_speech_prob <= SURE_NO_SPEECH
+                    and (i == 0 or (s.avg_logprob >= MIN_AVG_LOGPROB
+                                    and voiced_share(s.start, s.end, voiced) >= MIN_VOICED_SHARE))]
+        finally:
+            del _window.s
         # the segments' text, not the words joined: Whisper's words split "$42.50" into "$42" ".50"
         text = " ".join(t for s in kept if (t := s.text.strip()))
         if not text:
@@ -209,9 +220,9 @@ class WhisperRecognizer(Recognizer):
         return Transcript(option or text, words, confidence)
 
 
-def windowed_model(model_dir: Path, cpu_threads: int, workers: int, window_s: float) -> WhisperModel:
-    """faster-whisper's model, its encoder shown `window_s` of audio (at least; 30: Whisper's own
-    window) instead of the utterance padded with silence to 30 s."""
+def windowed_model(model_dir: Path, cpu_threads: int, workers: int) -> WhisperModel:
+    """faster-whisper's model, its encoder shown the decode's window of audio (at least; 30 s, Whisper's
+    own, when the thread's decode set none) instead of the utterance padded with silence to 30 s."""
     # imported here: it takes a second, and only this engine needs it
     from faster_whisper import WhisperModel
 
@@ -219,7 +230,7 @@ def windowed_model(model_dir: Path, cpu_threads: int, workers: int, window_s: fl
         def encode(self, features: np.ndarray) -> object:
             # faster-whisper pads a segment's log-mel features with zeros to 30 s; real audio is never
             # an all-zero column (the log floor is not 0), so the padding is cut down to the window.
-            frames = round(window_s * 100)
+            frames = round(getattr(_window, "s", 30.0) * 100)
             if 0 < frames < features.shape[-1]:
                 heard = np.flatnonzero(features.reshape(-1, features.shape[-1]).any(axis=0))
                 features = features[..., :max(frames, int(heard[-1]) + 1 if heard.size else 0)]

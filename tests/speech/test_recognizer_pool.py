@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pytest
 
 from adapter.metrics import Metrics
-from adapter.speech.recognizer_pool import RecognizerBusy, RecognizerPool
+from adapter.speech.recognizer_pool import RecognizerBusy, RecognizerPool, under_load
 
 
 class Jobs:
@@ -116,6 +116,22 @@ async def test_speculative_work_waits_for_real_work_and_keeps_a_worker_free():
     pool.shutdown()
 
 
+async def test_a_speculative_job_promoted_waits_as_a_real_one_in_its_place():
+    jobs = Jobs()
+    pool = RecognizerPool(2)
+    a = asyncio.create_task(pool.run("a", jobs.job("a")))
+    await jobs.until_started("a")
+    guess = asyncio.create_task(pool.run("b", jobs.job("guess"), speculative=True))
+    await settle()
+    assert pool.waiting == 1                                # no spare worker for a guess
+    pool.promote("b")                                       # the caller has finished: it is needed now
+    await jobs.until_started("guess")
+    jobs.release("a")
+    jobs.release("guess")
+    assert await asyncio.gather(a, guess) == ["a", "guess"]
+    pool.shutdown()
+
+
 async def test_a_calls_waiting_jobs_are_dropped_when_it_ends():
     jobs = Jobs()
     pool = RecognizerPool(1)
@@ -167,4 +183,17 @@ async def test_a_failing_job_is_logged_with_its_call_counted_and_raised_to_its_c
     assert sample("kore_voice_asr_queue_depth") == 0
     assert sample("kore_voice_asr_queue_wait_seconds_count", {"kind": "final"}) == 2
     assert sample("kore_voice_asr_job_seconds_count") == 2
+    pool.shutdown()
+
+
+async def test_a_job_that_starts_while_others_wait_runs_under_load():
+    jobs = Jobs()
+    pool = RecognizerPool(1)
+    first = asyncio.create_task(pool.run("a", jobs.job("first")))
+    await jobs.until_started("first")
+    loaded = [asyncio.create_task(pool.run(call, under_load)) for call in ("b", "c")]
+    await settle()
+    jobs.release("first")
+    assert await asyncio.gather(*loaded) == [True, False]   # b started with c waiting; c with nobody
+    assert await first == "first" and not under_load()
     pool.shutdown()

@@ -169,3 +169,30 @@ def test_several_utterances_decode_at_once_on_their_own_workers(whisper: Whisper
     with ThreadPoolExecutor(2) as threads:
         texts = [t.text for t in threads.map(two.transcribe, clips * 2)]
     assert texts == ["I lost my credit card yesterday.", "What time does the store open on Saturday?"] * 2
+
+
+async def test_under_load_the_encoder_sees_a_10_s_window(whisper: WhisperRecognizer, speak: Speak,
+                                                         monkeypatch: pytest.MonkeyPatch):
+    import asyncio
+    import threading
+
+    from faster_whisper import WhisperModel
+
+    from adapter.speech.recognizer_pool import RecognizerPool
+
+    seen: list[int] = []
+    encode = WhisperModel.encode
+    monkeypatch.setattr(WhisperModel, "encode", lambda self, features: (seen.append(features.shape[-1]),
+                                                                         encode(self, features))[1])
+    pool = RecognizerPool(1)
+    gate = threading.Event()
+    busy = asyncio.create_task(pool.run("other", gate.wait, 10))
+    said = speak("I lost my credit card yesterday")
+    decodes = [asyncio.create_task(pool.run(call, whisper.transcribe, said)) for call in ("a", "b")]
+    while pool.waiting < 2:                 # both decodes queued behind the busy worker
+        await asyncio.sleep(0)
+    gate.set()
+    texts = [t.text for t in await asyncio.gather(*decodes)]
+    assert texts == ["I lost my credit card yesterday."] * 2 and await busy
+    assert seen == [1000, 2000]             # a decoded while b waited; b with nobody waiting
+    pool.shutdown()
