@@ -25,8 +25,11 @@ from pathlib import Path
 
 import pytest
 
-#: seconds one callback may hold the loop; raise it (KORE_VOICE_TEST_SLOW_CALLBACK_S) on a slow machine
-SLOW_CALLBACK_S = float(os.environ.get("KORE_VOICE_TEST_SLOW_CALLBACK_S", "0.1"))
+#: seconds one callback may hold the loop (KORE_VOICE_TEST_SLOW_CALLBACK_S). At 0.1 s, 8 of ~1,270 tests
+#: tripped on a quiet 2-core machine at 0.11-0.23 s with no time waiting for a CPU: asyncio debug mode's own
+#: cost and GIL hand-offs from worker threads (which schedstat cannot see), not blocking work; what this
+#: guard is for (a whole-recording DTMF scan: 0.69 s, ffmpeg or disk I/O on the loop) takes longer.
+SLOW_CALLBACK_S = float(os.environ.get("KORE_VOICE_TEST_SLOW_CALLBACK_S", "0.25"))
 
 
 class RunQueueWait:

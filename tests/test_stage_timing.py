@@ -29,7 +29,7 @@ class Bot:
 
 
 class Engine:
-    name, sample_rate = "fake", 16000
+    name, sample_rate, whole_utterance = "fake", 16000, True
 
     def transcribe(self, pcm: Pcm, hints=None) -> Transcript:
         return SILENCE
