@@ -53,3 +53,5 @@ def load_json(body: bytes | str, max_depth: int = MAX_DEPTH) -> Any:
         raise JsonBodyError(f"the body is not valid JSON: {exc.msg} (line {exc.lineno} column {exc.colno})") from None
     except RecursionError:  # only reachable with a max_depth near the interpreter's limit
         raise JsonBodyError("the JSON body nests too deep") from None
+    except ValueError:  # a number of more than 4,300 digits (Python's limit on int conversion)
+        raise JsonBodyError("the JSON body holds a number too long to read") from None

@@ -67,3 +67,8 @@ def test_non_utf8_and_invalid_json_say_why_in_one_line() -> None:
     with pytest.raises(JsonBodyError, match="not valid JSON"):
         load_json(b'{"a": ')
     assert issubclass(JsonBodyError, ValueError)
+
+
+def test_a_number_too_long_to_convert_is_a_body_error_not_a_bare_value_error():
+    with pytest.raises(JsonBodyError, match="number too long"):
+        load_json(b'{"n": ' + b"7" * 5000 + b"}")

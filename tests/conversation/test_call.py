@@ -77,6 +77,15 @@ async def welcome(call: CallDriver) -> Listening:
     return listening
 
 
+async def asked(call: CallDriver, text: str) -> None:
+    """Until the bot has the caller's `text` (not a guess at how long that takes)."""
+    for _ in range(1000):
+        if any(b["message"].get("val") == text for b in call.bodies()):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the bot never got {text!r}")
+
+
 def duration(play: Play) -> float:
     return decode_audio(play.audio, "audio/basic").duration_s
 
@@ -209,7 +218,7 @@ async def test_a_slow_bot_gets_a_filler_then_its_answer(start_call):
     call = await start_call(SLOW_BOT)
     await welcome(call)
     call.send(TextIn("slow please"))
-    await asyncio.sleep(0.05)                           # the turn has started: its timers run from now
+    await asked(call, "slow please")                    # the turn has started: its timers run from now
     await call.advance(1.9)
     assert not [e for e in await call.drain() if isinstance(e, Play)]
     await call.advance(0.2)
@@ -223,7 +232,7 @@ async def test_a_stuck_bot_is_given_up_and_the_call_goes_on(start_call):
     call = await start_call(SLOW_BOT)
     await welcome(call)
     call.send(TextIn("stuck"))
-    await asyncio.sleep(0.05)
+    await asked(call, "stuck")
     await call.advance(13.5)
     assert (await call.next(Play)).text == "One moment, please."
     assert (await call.next(BotFailed)).timeout

@@ -41,6 +41,12 @@ class Jobs:
     def release(self, name: str) -> None:
         self._gates[name].set()
 
+    async def started_on(self, pool: RecognizerPool, call: str, name: str) -> asyncio.Task[str]:
+        """`call`'s job `name`, submitted and running."""
+        task = asyncio.create_task(pool.run(call, self.job(name)))
+        await self.until_started(name)
+        return task
+
     async def until_started(self, *names: str) -> None:
         def wait() -> bool:
             with self._changed:
@@ -61,8 +67,7 @@ async def test_a_call_holds_one_worker_however_much_it_sends_and_takes_turns_wit
     await jobs.until_started("a1")
     await settle()
     assert pool.running == 1 and pool.waiting == 1          # a's second job waits for its first, a worker idles
-    b1 = asyncio.create_task(pool.run("b", jobs.job("b1")))
-    await jobs.until_started("b1")                           # b gets the idle worker at once
+    b1 = await jobs.started_on(pool, "b", "b1")                           # b gets the idle worker at once
     c1 = asyncio.create_task(pool.run("c", jobs.job("c1")))
     await settle()
     jobs.release("a1")
@@ -79,8 +84,7 @@ async def test_a_call_holds_one_worker_however_much_it_sends_and_takes_turns_wit
 async def test_a_flooding_call_cannot_starve_another():
     jobs = Jobs()
     pool = RecognizerPool(1, max_waiting=3)
-    first = asyncio.create_task(pool.run("flood", jobs.job("f0")))
-    await jobs.until_started("f0")
+    first = await jobs.started_on(pool, "flood", "f0")
     flood = [asyncio.create_task(pool.run("flood", jobs.job(f"f{i}"))) for i in (1, 2, 3)]
     await settle()
     with pytest.raises(RecognizerBusy):
@@ -98,18 +102,23 @@ async def test_a_flooding_call_cannot_starve_another():
     pool.shutdown()
 
 
-async def test_speculative_work_waits_for_real_work_and_keeps_a_worker_free():
-    jobs = Jobs()
+async def a_guess_behind_a_busy_worker(jobs: Jobs) -> tuple[RecognizerPool, asyncio.Task, asyncio.Task]:
+    """Two workers, one busy with call a's job, and call b's speculative job waiting (it would take the
+    last free worker)."""
     pool = RecognizerPool(2)
-    a = asyncio.create_task(pool.run("a", jobs.job("a")))
-    await jobs.until_started("a")
+    a = await jobs.started_on(pool, "a", "a")
     guess = asyncio.create_task(pool.run("b", jobs.job("guess"), speculative=True))
     await settle()
-    assert jobs.started == ["a"] and pool.waiting == 1      # it would take the last free worker
+    assert jobs.started == ["a"] and pool.waiting == 1
+    return pool, a, guess
+
+
+async def test_speculative_work_waits_for_real_work_and_keeps_a_worker_free():
+    jobs = Jobs()
+    pool, a, guess = await a_guess_behind_a_busy_worker(jobs)
     jobs.release("a")
     await jobs.until_started("guess")                       # both workers free: now it runs
-    c = asyncio.create_task(pool.run("c", jobs.job("c")))
-    await jobs.until_started("c")                           # real work still finds a worker
+    c = await jobs.started_on(pool, "c", "c")                           # real work still finds a worker
     jobs.release("guess")
     jobs.release("c")
     assert await asyncio.gather(a, guess, c) == ["a", "guess", "c"]
@@ -118,12 +127,7 @@ async def test_speculative_work_waits_for_real_work_and_keeps_a_worker_free():
 
 async def test_a_speculative_job_promoted_waits_as_a_real_one_in_its_place():
     jobs = Jobs()
-    pool = RecognizerPool(2)
-    a = asyncio.create_task(pool.run("a", jobs.job("a")))
-    await jobs.until_started("a")
-    guess = asyncio.create_task(pool.run("b", jobs.job("guess"), speculative=True))
-    await settle()
-    assert pool.waiting == 1                                # no spare worker for a guess
+    pool, a, guess = await a_guess_behind_a_busy_worker(jobs)
     pool.promote("b")                                       # the caller has finished: it is needed now
     await jobs.until_started("guess")
     jobs.release("a")
@@ -135,8 +139,7 @@ async def test_a_speculative_job_promoted_waits_as_a_real_one_in_its_place():
 async def test_a_calls_waiting_jobs_are_dropped_when_it_ends():
     jobs = Jobs()
     pool = RecognizerPool(1)
-    running = asyncio.create_task(pool.run("ended", jobs.job("running")))
-    await jobs.until_started("running")
+    running = await jobs.started_on(pool, "ended", "running")
     waiting = [asyncio.create_task(pool.run("ended", jobs.job(f"w{i}"))) for i in range(2)]
     kept = asyncio.create_task(pool.run("other", jobs.job("kept")))
     await settle()
@@ -154,8 +157,7 @@ async def test_a_calls_waiting_jobs_are_dropped_when_it_ends():
 async def test_cancelling_the_wait_drops_a_job_that_has_not_started():
     jobs = Jobs()
     pool = RecognizerPool(1)
-    busy = asyncio.create_task(pool.run("a", jobs.job("busy")))
-    await jobs.until_started("busy")
+    busy = await jobs.started_on(pool, "a", "busy")
     gone = asyncio.create_task(pool.run("b", jobs.job("gone")))
     await settle()
     gone.cancel()
@@ -189,8 +191,7 @@ async def test_a_failing_job_is_logged_with_its_call_counted_and_raised_to_its_c
 async def test_a_job_that_starts_while_others_wait_runs_under_load():
     jobs = Jobs()
     pool = RecognizerPool(1)
-    first = asyncio.create_task(pool.run("a", jobs.job("first")))
-    await jobs.until_started("first")
+    first = await jobs.started_on(pool, "a", "first")
     loaded = [asyncio.create_task(pool.run(call, under_load)) for call in ("b", "c")]
     await settle()
     jobs.release("first")
