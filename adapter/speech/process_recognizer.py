@@ -9,7 +9,9 @@ Streams collect their audio and decode it at `finish`, as the PocketSphinx strea
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
+import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, wait
@@ -18,6 +20,7 @@ from adapter.audio.pcm import Pcm
 from adapter.config import AsrSettings
 from adapter.speech.engines import load_recognizer
 from adapter.speech.recognizer import SILENCE, Recognizer, RecognizerStream, Transcript
+from adapter.speech.recognizer_pool import run_as, under_load
 
 _engine: Recognizer | None = None  # in a worker: its own recogniser
 _pools: dict[tuple[AsrSettings, int], ProcessRecognizer] = {}
@@ -29,9 +32,10 @@ def _load(settings: AsrSettings) -> None:
     _engine = load_recognizer(settings)
 
 
-def _transcribe(pcm: Pcm, hints: tuple[str, ...] | None) -> Transcript:
+def _transcribe(pcm: Pcm, hints: tuple[str, ...] | None, loaded: bool = False) -> Transcript:
+    """In a worker: the engine's transcript, decoded as under load when the caller's job was."""
     assert _engine is not None
-    return _engine.transcribe(pcm, hints)
+    return run_as(loaded, _engine.transcribe, pcm, hints)
 
 
 class ProcessRecognizer(Recognizer):
@@ -41,15 +45,18 @@ class ProcessRecognizer(Recognizer):
         self.name = engine.name
         self.sample_rate = engine.sample_rate
         self.whole_utterance = True
+        # A worker decodes one utterance at a time, on its share of the cores.
+        share = settings.whisper_threads or max(1, (os.cpu_count() or 1) // processes)
+        one = dataclasses.replace(settings, workers=1, whisper_threads=share)
         self._pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_load, initargs=(settings,))
+                                         initializer=_load, initargs=(one,))
         # Start every worker now (import, model load), not on the first callers' turns.
         wait([self._pool.submit(_transcribe, Pcm(b"", self.sample_rate), None) for _ in range(processes)])
 
     def transcribe(self, pcm: Pcm, hints: Sequence[str] | None = None) -> Transcript:
         if not pcm.data:
             return SILENCE
-        return self._pool.submit(_transcribe, pcm, tuple(hints) if hints else None).result()
+        return self._pool.submit(_transcribe, pcm, tuple(hints) if hints else None, under_load()).result()
 
     def open_stream(self, rate: int, hints: Sequence[str] | None = None) -> RecognizerStream:
         return _CollectingStream(self, rate, hints)

@@ -47,7 +47,9 @@ def under_load() -> bool:
     return getattr(_job, "under_load", False)
 
 
-def _run(loaded: bool, fn: Callable[..., T], *args: Any) -> T:
+def run_as(loaded: bool, fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)` in this thread, `under_load()` answering `loaded` meanwhile (a worker process uses it
+    for the job it was handed)."""
     _job.under_load = loaded
     try:
         return fn(*args)
@@ -200,7 +202,7 @@ class RecognizerPool:
         started = time.monotonic()
         failed = False
         try:
-            work = functools.partial(_run, bool(self._waiting), job.fn, *job.args)
+            work = functools.partial(run_as, bool(self._waiting), job.fn, *job.args)
             result = await loop.run_in_executor(self._threads, work)
         except Exception as exc:  # the recognizer failed: the caller hears nothing, the service goes on
             failed = True
