@@ -8,7 +8,7 @@ missed and the next one is back on time; when Twilio's buffer has run dry (betwe
 after a stall longer than the lead), the schedule starts again instead of bursting to catch up.
 
 One ticker task serves every call: one wake-up per 20 ms whatever the number of calls, and no task
-per call waking on its own phase (bench/twilio_media.py measures both).
+per call waking on its own phase (bench/capacity.py measures both).
 """
 
 from __future__ import annotations

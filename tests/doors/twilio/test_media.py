@@ -77,7 +77,7 @@ WELCOME = "Hello. For Check balance, press 1. For Talk to an agent, press 2. For
 BALANCE = "You have ten dollars."
 LEAD = round(LEAD_S / FRAME_S)
 # Loopback on a 2-core box shared with other work: a generous bound, far above the 20 ms frames.
-MAX_GAP_S = 0.25  # a stall, not jitter: the 40 ms goal is bench/twilio_media.py's, on a quiet machine
+MAX_GAP_S = 0.25  # a stall, not jitter: the 40 ms goal is bench/capacity.py's, on a quiet machine
 
 
 # --- the service, the bot, the caller -------------------------------------------------------------------
