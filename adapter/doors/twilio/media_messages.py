@@ -20,7 +20,7 @@ from aiohttp import WSCloseCode
 
 from adapter.api_errors import ApiError
 from adapter.doors.twilio.call_sid import call_sid
-from adapter.json_body import load_json
+from adapter.json_body import JsonBodyError, load_json
 from adapter.kore.voice_directive import DTMF_KEYS
 
 #: 20 ms of μ-law at 8 kHz: what Twilio sends per `media` and what we send back
@@ -117,7 +117,7 @@ def parse_message(text: str, stream_sid: str | None) -> Message:
         raise StreamError(f"a message is at most {MAX_MESSAGE_CHARS} characters", WSCloseCode.MESSAGE_TOO_BIG)
     try:
         value = load_json(text, MAX_DEPTH)
-    except ValueError as exc:  # a JsonBodyError, or an integer too long to convert
+    except JsonBodyError as exc:
         raise StreamError(f"unreadable message: {exc}") from None
     message = _object(value, "a message")
     event = message.get("event")
