@@ -40,7 +40,7 @@ from adapter.metrics import CONTENT_TYPE, Metrics
 from adapter.speech.engines import load_recognizer
 from adapter.speech.process_recognizer import process_recognizer
 from adapter.speech.recognizer import Recognizer
-from adapter.speech.recognizer_pool import RecognizerPool
+from adapter.speech.recognizer_pool import RecognizerPool, loaded_in_background
 from adapter.speech.synthesizer import Synthesizer
 
 log = logging.getLogger(__name__)
@@ -180,11 +180,11 @@ async def _recognizer_pool(app: web.Application) -> AsyncIterator[None]:
     """The recogniser, loaded once, and the pool that shares its workers fairly between the calls
     (KORE_VOICE_ASR_WORKERS decodes at once; one per worker process for an engine that holds the GIL)."""
     settings = app[SETTINGS]
-    recognizer = await asyncio.to_thread(load_recognizer, settings.asr)
+    recognizer = await asyncio.to_thread(loaded_in_background, load_recognizer, settings.asr)
     workers = settings.asr.worker_count
     processes = asr_processes(settings, recognizer)
     if processes:
-        recognizer = await asyncio.to_thread(process_recognizer, settings.asr, processes)
+        recognizer = await asyncio.to_thread(loaded_in_background, process_recognizer, settings.asr, processes)
         workers = processes
     app[RECOGNIZER] = recognizer
     pool = RecognizerPool(workers, app[METRICS])

@@ -17,6 +17,10 @@ A job that starts while others wait runs "under load" (`under_load()` in its thr
 trade a little accuracy for speed (Whisper's shorter encoder window), since every job it finishes sooner
 is a caller answered sooner.
 
+The engine is loaded at a lower CPU priority (`loaded_in_background`), so the decoding threads it starts
+inherit it: when every core is busy, the event loop that paces every call's outgoing audio gets a CPU
+before another decode does.
+
 A job that raises is logged with its call and counted (`kore_voice_asr_failures_total`); the error goes
 back to whoever awaited the job, which treats it as nothing heard.
 """
@@ -24,9 +28,11 @@ back to whoever awaited the job, which treats it as nothing heard.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import itertools
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -45,6 +51,23 @@ _job = threading.local()
 def under_load() -> bool:
     """In a pool's worker: whether other jobs were waiting when this one started."""
     return getattr(_job, "under_load", False)
+
+
+#: how much lower the recognizer's threads run than the event loop's (Linux nice, per thread)
+WORKER_NICENESS = 10
+
+
+def loaded_in_background(load: Callable[..., T], *args: Any) -> T:
+    """`load(*args)` (blocking) on a thread of its own at nice `WORKER_NICENESS`: the threads and worker
+    processes an engine starts while it loads inherit that priority (where it cannot be set, as is)."""
+
+    def lowered() -> T:
+        with contextlib.suppress(AttributeError, OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICENESS)
+        return load(*args)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="asr-load") as loader:
+        return loader.submit(lowered).result()
 
 
 def run_as(loaded: bool, fn: Callable[..., T], *args: Any) -> T:

@@ -14,7 +14,13 @@ from collections.abc import Callable
 import pytest
 
 from adapter.metrics import Metrics
-from adapter.speech.recognizer_pool import RecognizerBusy, RecognizerPool, under_load
+from adapter.speech.recognizer_pool import (
+    WORKER_NICENESS,
+    RecognizerBusy,
+    RecognizerPool,
+    loaded_in_background,
+    under_load,
+)
 
 
 class Jobs:
@@ -198,3 +204,19 @@ async def test_a_job_that_starts_while_others_wait_runs_under_load():
     assert await asyncio.gather(*loaded) == [True, False]   # b started with c waiting; c with nobody
     assert await first == "first" and not under_load()
     pool.shutdown()
+
+
+def test_threads_an_engine_starts_while_it_loads_yield_the_cpu_to_the_event_loop():
+    import os
+
+    def load() -> tuple[int, int]:
+        started: list[int] = []
+        thread = threading.Thread(target=lambda: started.append(os.getpriority(os.PRIO_PROCESS,
+                                                                                threading.get_native_id())))
+        thread.start()
+        thread.join()
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id()), started[0]
+
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert loaded_in_background(load) == (mine + WORKER_NICENESS, mine + WORKER_NICENESS)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine   # the caller's is untouched
