@@ -114,7 +114,7 @@ def dithered_silence(pcm: Pcm) -> bytes:
     return np.where(mask, noise, samples).astype("<i2").tobytes()
 
 
-def accuracy(full: bool) -> None:
+def accuracy(full: bool, rows: list[str]) -> None:
     clips = recordings(full)
     decoder = pocketsphinx.Decoder(samprate=16000, cmn="batch", loglevel="FATAL")
     ours = PocketSphinxRecognizer()
@@ -127,6 +127,9 @@ def accuracy(full: bool) -> None:
         "raw + dither on digital silence": lambda c: sphinx_text(decoder, dithered_silence(at_16k[id(c)])),
         "ours (PocketSphinxRecognizer)": lambda c: ours.transcribe(c.pcm).text,
     }
+    if rows:  # the baseline, and the rows named in part
+        hears = {name: hear for name, hear in hears.items()
+                 if name == "raw pocketsphinx" or any(row in name for row in rows)}
     bands = ["16k clean", "16k noisy", "8k clean", "8k noisy", "all"]
     print(f"pocketsphinx word error rate: {len(clips)} recordings, {sum(c.pcm.duration_s for c in clips):.0f} s")
     print(f"{'':34}" + "".join(f"{b:>11}" for b in bands))
@@ -166,8 +169,10 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--accuracy", action="store_true", help="PocketSphinx word errors, raw against ours")
     parser.add_argument("--full", action="store_true", help="with --accuracy: every phrase in every voice")
+    parser.add_argument("--row", action="append", default=[],
+                        help="with --accuracy: only the rows whose name holds this (and raw), e.g. --row ours")
     args = parser.parse_args()
     if args.accuracy:
-        accuracy(args.full)
+        accuracy(args.full, args.row)
     else:
         main(args.rounds)
