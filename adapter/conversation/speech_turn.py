@@ -74,7 +74,7 @@ class SpeechTurn:
         the pool runs it only on a worker nobody else needs)."""
         if self._queue is not None or self.finished or not self._audio or self._guess is not None:
             return
-        decode = asyncio.create_task(self._decode(speculative=True))
+        decode = asyncio.create_task(self._decode(self._said(), speculative=True))  # what was said until now
         self._guess = (decode, len(self._audio), self._silent_ms)
 
     def finish(self) -> None:
@@ -109,8 +109,10 @@ class SpeechTurn:
         added_ms = (len(self._audio) - size) * 1000 // (2 * self._rate)
         return self._silent_ms - silent_ms >= added_ms
 
-    async def _decode(self, speculative: bool = False) -> Transcript:
-        pcm = Pcm(bytes(self._audio), self._rate)
+    def _said(self) -> Pcm:
+        return Pcm(bytes(self._audio), self._rate)
+
+    async def _decode(self, pcm: Pcm, speculative: bool = False) -> Transcript:
         return await self._pool.run(self._call, self._recognizer.transcribe, pcm, self._hints,
                                     speculative=speculative)
 
@@ -123,7 +125,7 @@ class SpeechTurn:
             self._on_final(guess.result())
             return
         try:
-            transcript = await self._decode()
+            transcript = await self._decode(self._said())
         except Exception as exc:  # noqa: BLE001 - heard as nothing; the call goes on
             transcript = self._failed(exc)
         self._on_final(transcript)
