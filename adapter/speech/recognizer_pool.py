@@ -179,6 +179,7 @@ class RecognizerPool:
         dropped = [job for job in self._waiting if job.call == call]
         for job in dropped:
             self._forget(job)
+        self._freed.pop(call, None)
         return len(dropped)
 
     def shutdown(self) -> None:

@@ -220,3 +220,21 @@ def test_threads_an_engine_starts_while_it_loads_yield_the_cpu_to_the_event_loop
     mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     assert loaded_in_background(load) == (mine + WORKER_NICENESS, mine + WORKER_NICENESS)
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine   # the caller's is untouched
+
+
+async def test_an_ended_call_leaves_nothing_behind_in_the_pool():
+    jobs = Jobs()
+    pool = RecognizerPool(1)
+    first = await jobs.started_on(pool, "ended", "first")
+    waiting = asyncio.create_task(pool.run("ended", jobs.job("second")))
+    other = asyncio.create_task(pool.run("other", jobs.job("other")))
+    await settle()
+    jobs.release("first")
+    await jobs.until_started("other")                       # "ended" just had its turn: its second job waits
+    pool.drop("ended")
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    jobs.release("other")
+    assert await first == "first" and await other == "other"
+    assert pool.waiting == 0 and not pool._freed            # nothing kept for a call that has gone
+    pool.shutdown()
