@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from adapter.config import Secret
 from adapter.kore.client import KoreClient
@@ -19,6 +20,13 @@ from adapter.kore.simulator import Simulator, SimulatorConfig
 from adapter.kore.simulator.script import Script, parse_script
 
 from .fakes import BOT_ID, CLIENT_ID, SECRET, FakeTime
+
+
+@pytest.fixture(scope="session")
+def rsa_key() -> rsa.RSAPrivateKey:
+    """One 2048-bit key for the suite, made outside any event loop: a key takes 50-500 ms of CPU to find,
+    which the loop guard would count against whichever test made it inside its coroutine."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 @pytest.fixture

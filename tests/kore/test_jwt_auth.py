@@ -6,7 +6,6 @@ import dataclasses
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from adapter.config import Secret
@@ -19,11 +18,6 @@ from .fakes import FakeTime
 SECRET = "0123456789abcdef" * 4  # 64 bytes: long enough for HS512
 BASE = KoreSettings(webhook=WebhookUrl.parse("https://bots.kore.ai/chatbot/v2/webhook/st-1"),
                     client_id="cs-app", client_secret=Secret(SECRET), bot_id="st-1")
-
-
-@pytest.fixture(scope="module")
-def rsa_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 @pytest.mark.parametrize("algorithm", ["HS256", "HS512", "RS256", "RS512"])

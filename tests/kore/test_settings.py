@@ -20,10 +20,10 @@ def read(**env: str) -> KoreSettings:
     return KoreSettings.read(Reader(env))
 
 
-def rsa_key_file(tmp_path: Path) -> Path:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+@pytest.fixture
+def rsa_key_file(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> Path:
     path = tmp_path / "key.pem"
-    path.write_bytes(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    path.write_bytes(rsa_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
     return path
 
 
@@ -65,9 +65,9 @@ def test_no_url_means_the_embedded_simulator_and_needs_no_credentials():
     assert (aimed.client_id, aimed.bot_id, aimed.embedded) == ("cs-sim", "st-sim", False)
 
 
-def test_all_settings_are_read(tmp_path):
+def test_all_settings_are_read(rsa_key_file):
     s = read(KORE_WEBHOOK_URL=V2_URL, KORE_CLIENT_ID="cs-abc", KORE_JWT_ALGORITHM="rs512",
-             KORE_PRIVATE_KEY_FILE=str(rsa_key_file(tmp_path)), KORE_MODE="ASYNC",
+             KORE_PRIVATE_KEY_FILE=str(rsa_key_file), KORE_MODE="ASYNC",
              KORE_CALLBACK_TOKEN="0123456789abcdefXYZ", KORE_BOT_ID="st-other", KORE_ENFORCE_JTI="yes",
              KORE_TURN_DEADLINE_SECONDS="8.5", KORE_WELCOME_TEXT="hello")
     assert (s.algorithm, s.mode, s.bot_id, s.enforce_jti, s.turn_deadline_s, s.welcome_text) == (
@@ -99,9 +99,9 @@ def test_bad_settings_give_one_line_naming_the_setting(env, message):
     assert str(info.value) == message
 
 
-def test_a_private_key_with_an_hs_algorithm_is_inconsistent(tmp_path):
+def test_a_private_key_with_an_hs_algorithm_is_inconsistent(rsa_key_file):
     with pytest.raises(ConfigError, match="KORE_PRIVATE_KEY_FILE is set but KORE_JWT_ALGORITHM is HS256"):
-        read(**BASE, KORE_PRIVATE_KEY_FILE=str(rsa_key_file(tmp_path)))
+        read(**BASE, KORE_PRIVATE_KEY_FILE=str(rsa_key_file))
 
 
 def test_unreadable_or_wrong_key_files(tmp_path):
@@ -113,11 +113,11 @@ def test_unreadable_or_wrong_key_files(tmp_path):
         read(**BASE, KORE_JWT_ALGORITHM="RS256", KORE_PRIVATE_KEY_FILE=str(junk))
 
 
-def test_secrets_never_show(tmp_path):
+def test_secrets_never_show(tmp_path, rsa_key_file):
     s = read(**BASE, KORE_MODE="async", KORE_CALLBACK_TOKEN="callback-token-value-123")
     shown = f"{s!r} {s} {s.client_secret} {s.callback_token}"
     assert "top-secret-value" not in shown and "callback-token-value-123" not in shown
     assert "Secret('***')" in repr(s)
     rs = read(KORE_WEBHOOK_URL=V2_URL, KORE_CLIENT_ID="cs", KORE_JWT_ALGORITHM="RS256",
-              KORE_PRIVATE_KEY_FILE=str(rsa_key_file(tmp_path)))
+              KORE_PRIVATE_KEY_FILE=str(rsa_key_file))
     assert "PRIVATE KEY" not in repr(rs)

@@ -8,7 +8,6 @@ from typing import Any
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from adapter.kore.simulator.jwt_check import JTI_EXP_TOO_LONG, JTI_REPLAY
@@ -95,8 +94,8 @@ async def test_jti_replay_is_refused(sim, http, fake_time):
     assert (status, body["errors"][0]["msg"]) == (401, JTI_REPLAY)
 
 
-async def test_rs256_apps_are_checked_with_the_public_key(start_simulator, http, fake_time):
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+async def test_rs256_apps_are_checked_with_the_public_key(start_simulator, http, fake_time, rsa_key):
+    key = rsa_key
     public = key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
     _, url = await start_simulator(algorithm="RS256", public_key_pem=public)
     assert (await call(http, url + V2, text("hi"), f"bearer {token(fake_time, key=key, algorithm='RS256')}"))[0] == 200
