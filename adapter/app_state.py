@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from adapter.call_registry import CallRegistry
+from adapter.calls.clock import Clock
 from adapter.config import Settings
-from adapter.conversation.clock import Clock
 from adapter.conversation.services import Services
 from adapter.metrics import Metrics
 

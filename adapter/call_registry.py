@@ -10,9 +10,9 @@ import asyncio
 import logging
 from collections import OrderedDict
 
+from adapter.calls.events import BotReplyIn
+from adapter.calls.replies import BotReply
 from adapter.conversation.call import Conversation
-from adapter.conversation.events import BotReplyIn
-from adapter.kore.replies import BotReply
 from adapter.metrics import Metrics
 
 log = logging.getLogger(__name__)

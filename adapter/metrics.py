@@ -10,7 +10,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from adapter.conversation.events import BotFailed, Heard, OutputEvent
+from adapter.calls.events import BotFailed, Heard, OutputEvent
 
 #: The stages of a turn, in the order they happen; `total` is from request received to reply ready.
 STAGES = ("decode", "recognise", "bot", "synthesis", "total")

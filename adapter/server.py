@@ -25,8 +25,8 @@ from adapter.api_errors import CODES, ApiError, error_response
 from adapter.app_state import CALLS, CLOCK, METRICS, SERVICES, SETTINGS
 from adapter.audio.errors import AudioError
 from adapter.call_registry import CallRegistry
+from adapter.calls.clock import Clock, SystemClock
 from adapter.config import ConfigError, Settings
-from adapter.conversation.clock import Clock, SystemClock
 from adapter.conversation.services import Services
 from adapter.conversation.store import MemoryStore
 from adapter.doors import console, kiosk_stream, rest

@@ -15,9 +15,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from adapter.audio.pcm import Pcm
-from adapter.conversation.services import Bot, Services
-from adapter.kore.payloads import CallInfo, InputMeta
-from adapter.kore.replies import BotReply
+from adapter.calls.bot import BotPort
+from adapter.calls.info import CallInfo, InputMeta
+from adapter.calls.replies import BotReply
+from adapter.conversation.services import Services
 
 
 class StageTimes:
@@ -89,7 +90,7 @@ class TimedRecognizer:
 class TimedBot:
     """The Kore.ai client, timed for one call: the round trip is the wait for a turn's first answer."""
 
-    def __init__(self, bot: Bot, times: StageTimes) -> None:
+    def __init__(self, bot: BotPort, times: StageTimes) -> None:
         self._bot = bot
         self._times = times
 

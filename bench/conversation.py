@@ -28,23 +28,15 @@ import aiohttp
 from adapter.audio.decode import decode_audio
 from adapter.audio.pcm import Pcm
 from adapter.audio.resample import resample
+from adapter.calls.clock import SystemClock
+from adapter.calls.events import AudioIn, Clear, Heard, Listening, OutputEvent, Play, PlaybackDone
+from adapter.calls.info import CallInfo
 from adapter.config import AsrSettings, TtsSettings
 from adapter.conversation.call import Conversation
-from adapter.conversation.clock import SystemClock
 from adapter.conversation.endpointing import Endpointer
-from adapter.conversation.events import (
-    AudioIn,
-    Clear,
-    Heard,
-    Listening,
-    OutputEvent,
-    Play,
-    PlaybackDone,
-)
 from adapter.conversation.services import AudioSpec, Services
 from adapter.conversation.store import MemoryStore
 from adapter.kore.client import KoreClient
-from adapter.kore.payloads import CallInfo
 from adapter.kore.settings import KoreSettings
 from adapter.kore.simulator.embedded import embedded_bot
 from adapter.kore.simulator.script import parse_script

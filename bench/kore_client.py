@@ -19,9 +19,9 @@ import time
 import aiohttp
 from aiohttp import web
 
+from adapter.calls.info import CallInfo, InputMeta
 from adapter.config import Secret
 from adapter.kore.client import KoreClient
-from adapter.kore.payloads import CallInfo, InputMeta
 from adapter.kore.settings import KoreSettings
 
 BOT = "st-bench"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from adapter.audio.pcm import Pcm
-from adapter.kore.payloads import CallInfo, InputMeta
-from adapter.kore.replies import BotReply
+from adapter.calls.info import CallInfo, InputMeta
+from adapter.calls.replies import BotReply
 from adapter.speech.recognizer import SILENCE, Transcript
 from adapter.stage_timing import StageTimes, TimedBot, TimedRecognizer, TimedSynthesizer
 

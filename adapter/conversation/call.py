@@ -18,10 +18,9 @@ from adapter.audio.decode import decode_audio
 from adapter.audio.dtmf import DtmfDetector, detect_keys
 from adapter.audio.encode import FORMATS
 from adapter.audio.pcm import Pcm
-from adapter.conversation.clock import Timer
-from adapter.conversation.digits import DigitCollector, Digits
-from adapter.conversation.endpointing import Endpointer
-from adapter.conversation.events import (
+from adapter.calls.bot import BotError, BotTimeout
+from adapter.calls.clock import Timer
+from adapter.calls.events import (
     AudioIn,
     BotFailed,
     BotReplyIn,
@@ -42,15 +41,16 @@ from adapter.conversation.events import (
     Transfer,
     UtteranceIn,
 )
+from adapter.calls.info import CallInfo, InputMeta
+from adapter.calls.keypad import DigitSpec
+from adapter.calls.replies import BotReply
+from adapter.conversation.digits import DigitCollector, Digits
+from adapter.conversation.endpointing import Endpointer
 from adapter.conversation.pace import AudioPace
 from adapter.conversation.services import AudioSpec, Services
 from adapter.conversation.settings import ConversationSettings
 from adapter.conversation.speech_turn import SpeechTurn
 from adapter.conversation.store import CallState
-from adapter.kore.errors import KoreBotTimeout, KoreError, KoreTimeout
-from adapter.kore.payloads import CallInfo, InputMeta
-from adapter.kore.replies import BotReply
-from adapter.kore.voice_directive import DigitSpec
 from adapter.speech.recognizer import SILENCE, Transcript
 from adapter.speech.tts_worker import TtsError
 
@@ -324,7 +324,7 @@ class Conversation:
             return
         log.warning("call %s: bot request failed: %s", self.call.user_id, error)
         self._cancel_bot()
-        timeout = isinstance(error, (KoreTimeout, KoreBotTimeout))
+        timeout = isinstance(error, BotTimeout)
         self._emit(BotFailed(str(error), timeout=timeout))
         if self.state.turns == 1:  # no welcome: nothing to talk about
             await self._hang_up_with(self.settings.phrases.unavailable, "bot unavailable")
@@ -542,7 +542,7 @@ class Conversation:
         self.services.recognizer_pool.drop(self.call.user_id)  # its waiting decodes end with it
         try:
             await self.services.bot.end_call(self.call)
-        except KoreError as exc:
+        except BotError as exc:
             log.warning("call %s: SESSION_CLOSURE failed: %s", self.call.user_id, exc)
         finally:
             await self.services.store.delete(self.call.user_id)  # the caller's number and prompts go with the call

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from adapter.kore.voice_directive import DigitSpec
+from adapter.calls.keypad import DigitSpec
 
 DEFAULT_FINISH_KEY = "#"
 

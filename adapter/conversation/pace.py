@@ -7,7 +7,7 @@ further ahead of the clock than any jitter buffer would explain.
 
 from __future__ import annotations
 
-from adapter.conversation.clock import Clock
+from adapter.calls.clock import Clock
 
 
 class AudioPace:

@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Protocol
 
-from adapter.conversation.clock import Clock
+from adapter.calls.bot import BotPort
+from adapter.calls.clock import Clock
 from adapter.conversation.store import SessionStore
-from adapter.kore.payloads import CallInfo, InputMeta
-from adapter.kore.replies import BotReply
 from adapter.speech.recognizer import Recognizer
 from adapter.speech.recognizer_pool import RecognizerPool
 from adapter.speech.synthesizer import Synthesizer
-
-
-class Bot(Protocol):
-    """What the conversation needs of the Kore.ai client (adapter.kore.client.KoreClient)."""
-
-    def stream_start_call(self, call: CallInfo) -> AsyncIterator[BotReply]: ...
-
-    def stream_text(self, call: CallInfo, text: str, meta: InputMeta) -> AsyncIterator[BotReply]: ...
-
-    async def end_call(self, call: CallInfo) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +19,7 @@ class Services:
 
     recognizer: Recognizer
     synthesizer: Synthesizer
-    bot: Bot
+    bot: BotPort
     store: SessionStore
     clock: Clock
     # where recognizer work runs, shared fairly by every call (the server passes the process's own)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from adapter.kore.payloads import CallInfo
-from adapter.kore.replies import Menu
-from adapter.kore.voice_directive import ExpectedInput
+from adapter.calls.info import CallInfo
+from adapter.calls.keypad import ExpectedInput
+from adapter.calls.replies import Menu
 
 
 @dataclass(slots=True)

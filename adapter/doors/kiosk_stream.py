@@ -37,8 +37,7 @@ from adapter.api_errors import ApiError
 from adapter.app_state import SETTINGS
 from adapter.audio import g711
 from adapter.call_registry import TooManyCalls
-from adapter.conversation.call import Conversation
-from adapter.conversation.events import (
+from adapter.calls.events import (
     AudioIn,
     BotFailed,
     BotSaid,
@@ -54,6 +53,8 @@ from adapter.conversation.events import (
     PlaybackDone,
     Transfer,
 )
+from adapter.calls.info import CallInfo
+from adapter.conversation.call import Conversation
 from adapter.conversation.services import AudioSpec
 from adapter.doors.live_call import open_conversation, serve
 from adapter.doors.rest import (
@@ -65,7 +66,6 @@ from adapter.doors.rest import (
     spoken_language,
 )
 from adapter.json_body import JsonBodyError, load_json
-from adapter.kore.payloads import CallInfo
 
 log = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ from typing import Any
 from aiohttp import web
 
 from adapter.app_state import CALLS, METRICS, SERVICES, SETTINGS
+from adapter.calls.events import OutputEvent
+from adapter.calls.info import CallInfo
 from adapter.conversation.call import Conversation
-from adapter.conversation.events import OutputEvent
 from adapter.conversation.services import AudioSpec
-from adapter.kore.payloads import CallInfo
 from adapter.stage_timing import StageTimes, timed_services
 
 

@@ -29,14 +29,14 @@ from adapter.audio.errors import AudioTooLarge
 from adapter.audio.limits import AudioLimits
 from adapter.audio.pcm import Pcm
 from adapter.call_registry import TooManyCalls
+from adapter.calls.events import BotFailed, KeysIn, Transfer, UtteranceIn
+from adapter.calls.info import CallInfo
+from adapter.calls.keypad import DTMF_KEYS, MAX_DIGITS, ExpectedInput
+from adapter.calls.replies import Menu
 from adapter.conversation.call import Conversation
-from adapter.conversation.events import BotFailed, KeysIn, Transfer, UtteranceIn
 from adapter.conversation.services import AudioSpec
 from adapter.doors.rest_calls import DOOR, ReplyAudio, RestCall, RestCalls, TurnResult
 from adapter.json_body import JsonBodyError, load_json
-from adapter.kore.payloads import CallInfo
-from adapter.kore.replies import Menu
-from adapter.kore.voice_directive import DTMF_KEYS, MAX_DIGITS, ExpectedInput
 from adapter.stage_timing import StageTimes, timed_services
 
 log = logging.getLogger(__name__)

@@ -24,19 +24,9 @@ from adapter.api_errors import ApiError
 from adapter.audio.decode import decode_audio
 from adapter.audio.encode import FORMATS, OutputFormat, encode_audio
 from adapter.audio.pcm import Pcm
+from adapter.calls.clock import Clock, Timer
+from adapter.calls.events import BotFailed, BotSaid, CallerHungUp, HangUp, Heard, Listening, OutputEvent, Play, Transfer
 from adapter.conversation.call import Conversation
-from adapter.conversation.clock import Clock, Timer
-from adapter.conversation.events import (
-    BotFailed,
-    BotSaid,
-    CallerHungUp,
-    HangUp,
-    Heard,
-    Listening,
-    OutputEvent,
-    Play,
-    Transfer,
-)
 from adapter.metrics import Metrics
 from adapter.stage_timing import StageTimes
 

@@ -24,9 +24,10 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from adapter.calls.replies import BotReply
 from adapter.config_reader import Secret
 from adapter.kore.errors import KoreBadResponse
-from adapter.kore.replies import BotBody, BotMessage, BotReply, parse_body, unseen
+from adapter.kore.replies import BotBody, BotMessage, parse_body, reply_from_messages, unseen
 from adapter.kore.webhook_url import Version
 
 log = logging.getLogger(__name__)
@@ -159,7 +160,7 @@ class ReplyRouter:
         if pending is None or not (pending.messages or pending.end_of_task):
             return
         ordered = [m for _, m in sorted(pending.messages, key=_order_key)]
-        reply = BotReply.from_messages(ordered, end_of_task=pending.end_of_task)
+        reply = reply_from_messages(ordered, end_of_task=pending.end_of_task)
         if not self.inbox.deliver(user_id, reply):
             log.info("call %s ended before its bot reply arrived", user_id)
             self.forget(user_id)

@@ -18,6 +18,8 @@ from typing import Any
 
 import aiohttp
 
+from adapter.calls.info import CallInfo, InputMeta
+from adapter.calls.replies import BotReply
 from adapter.config_reader import ConfigError
 from adapter.kore.errors import (
     KoreBadResponse,
@@ -28,8 +30,8 @@ from adapter.kore.errors import (
     error_from_response,
 )
 from adapter.kore.jwt_auth import TokenMinter
-from adapter.kore.payloads import CallInfo, InputMeta, PayloadBuilder
-from adapter.kore.replies import BotBody, BotReply, parse_body, unseen
+from adapter.kore.payloads import PayloadBuilder
+from adapter.kore.replies import BotBody, parse_body, reply_from_messages, unseen
 from adapter.kore.settings import KoreSettings
 
 log = logging.getLogger(__name__)
@@ -123,7 +125,7 @@ class KoreClient:
             seen.update(m.message_id for m in fresh if m.message_id is not None)
             received = received or bool(fresh)
             if fresh or not answer.poll_id:
-                yield BotReply.from_messages(fresh, end_of_task=answer.end_of_task,
+                yield reply_from_messages(fresh, end_of_task=answer.end_of_task,
                                              pending=bool(answer.poll_id))
             if not answer.poll_id:
                 return
@@ -217,7 +219,7 @@ async def _collect(stream: AsyncIterator[BotReply]) -> BotReply:
     if len(replies) == 1:
         return replies[0]
     messages = [m for reply in replies for m in reply.messages]
-    return BotReply.from_messages(messages, end_of_task=any(r.end_of_task for r in replies),
+    return reply_from_messages(messages, end_of_task=any(r.end_of_task for r in replies),
                                   pending=replies[-1].pending)
 
 

@@ -13,6 +13,8 @@ import time
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from adapter.calls.bot import BotTimeout, BotUnavailable
+
 # A JWT (three base64url parts, the first one a JSON header) or a bearer credential.
 _TOKEN_LIKE = re.compile(r"\beyJ[\w-]*\.[\w-]+\.[\w-]*|(?<=bearer )\S+", re.I)
 REDACTED = "[redacted]"
@@ -25,7 +27,7 @@ def redact(text: str) -> str:
     return _TOKEN_LIKE.sub(REDACTED, " ".join(text.split()))
 
 
-class KoreError(Exception):
+class KoreError(BotUnavailable):
     """A failed exchange with the Kore.ai Webhook channel."""
 
     retryable = False
@@ -76,7 +78,7 @@ class KoreNotFound(KoreError):
     """404: wrong webhook URL, or the channel is not enabled for this bot."""
 
 
-class KoreBotTimeout(KoreError):
+class KoreBotTimeout(KoreError, BotTimeout):
     """504: Kore gave up on the bot (its 15 s limit); resending would repeat the caller's turn."""
 
     public = "the bot did not answer in time"
@@ -97,7 +99,7 @@ class KoreUnavailable(KoreError):
     public = "the bot is unavailable"
 
 
-class KoreTimeout(KoreError):
+class KoreTimeout(KoreError, BotTimeout):
     """The turn's deadline passed before Kore answered."""
 
     public = "the bot did not answer in time"

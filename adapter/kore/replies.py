@@ -1,4 +1,4 @@
-"""The bot's answer: v1/v2 bodies (sync, poll, async callback) read into one transport-neutral `BotReply`."""
+"""The bot's answer: v1/v2 bodies (sync, poll, async callback) read into the conversation's `BotReply`."""
 
 from __future__ import annotations
 
@@ -7,32 +7,17 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from adapter.calls.keypad import ExpectedInput
+from adapter.calls.replies import BotReply, CallAction, Menu, MenuOption
 from adapter.kore.errors import KoreBadResponse
 from adapter.kore.flatten import flatten
-from adapter.kore.voice_directive import CallAction, ExpectedInput, read_directive
+from adapter.kore.voice_directive import read_directive
 from adapter.kore.webhook_url import Version
 
 log = logging.getLogger(__name__)
 
 # Keys 1-9 select options; 0, * and # stay free for the conversation (operator, repeat, finish).
 MENU_KEYS = "123456789"
-
-
-@dataclass(frozen=True, slots=True)
-class MenuOption:
-    digit: str
-    label: str
-    payload: str  # what to send to the bot when the caller presses `digit`
-
-
-@dataclass(frozen=True, slots=True)
-class Menu:
-    """A keypad menu read out as "For Savings, press 1."; digits map back to each option's payload."""
-
-    options: tuple[MenuOption, ...]
-
-    def payload_for(self, digit: str) -> str | None:
-        return next((o.payload for o in self.options if o.digit == digit), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,68 +41,45 @@ class BotBody:
     sender: str | None = None  # `from`: usually the bot's stream id
 
 
-@dataclass(frozen=True, slots=True)
-class BotReply:
-    """Everything the conversation needs from one bot answer, whatever the transport.
-
-    `pending` is True when the bot may still send more for this turn: async mode (the rest arrives
-    in the call's inbox) or polling stopped early (deadline, hang-up). `end_of_task` marks a finished
-    dialog task, not the end of the call; only `action` ends or transfers the call.
-    """
-
-    prompts: tuple[str, ...] = ()  # plain sentences to speak, menu read-out included
-    texts: tuple[str, ...] = ()  # plain text for doors that show text
-    menu: Menu | None = None
-    expect: ExpectedInput | None = None  # None: the bot did not say
+def reply_from_messages(messages: Iterable[BotMessage], *, end_of_task: bool = False,
+                        pending: bool = False) -> BotReply:
+    """The conversation's `BotReply` for Kore messages, flattened in order; options are numbered 1-9
+across the whole reply."""
+    prompts: list[str] = []
+    texts: list[str] = []
+    options: list[MenuOption] = []
     action: CallAction | None = None
-    end_of_task: bool = False
-    pending: bool = False
-    messages: tuple[BotMessage, ...] = ()
-
-    @property
-    def empty(self) -> bool:
-        """Nothing to say, nothing to do and nothing more to come: the caller is listened to at once."""
-        return not self.prompts and self.action is None and not self.pending
-
-    @classmethod
-    def from_messages(cls, messages: Iterable[BotMessage], *, end_of_task: bool = False,
-                      pending: bool = False) -> BotReply:
-        """Flatten messages in order; options are numbered 1-9 across the whole reply."""
-        prompts: list[str] = []
-        texts: list[str] = []
-        options: list[MenuOption] = []
-        action: CallAction | None = None
-        expect: ExpectedInput | None = None
-        kept = tuple(messages)
-        for message in kept:
-            if message.type == "event":
+    expect: ExpectedInput | None = None
+    kept = tuple(messages)
+    for message in kept:
+        if message.type == "event":
+            continue
+        flat = flatten(message.val)
+        if not (flat.speech or flat.options or flat.voice):
+            log.warning("the bot's %s message %s has nothing a voice channel can say (%s)", message.type,
+                        message.message_id or "", type(message.val).__name__)
+        speech = flat.speech
+        for option in flat.options:
+            if len(options) == len(MENU_KEYS):
+                log.info("bot offered over %d options; the rest are not on the keypad", len(MENU_KEYS))
+                break
+            digit = MENU_KEYS[len(options)]
+            options.append(MenuOption(digit, option.title, option.payload))
+            speech = f"{speech} For {option.title}, press {digit}.".strip()
+        if speech:
+            prompts.append(speech)
+        if flat.text:
+            texts.append(flat.text)
+        if flat.voice is not None:
+            try:
+                new_action, new_expect = read_directive(flat.voice)
+            except ValueError as exc:
+                log.warning("ignoring the bot's voice payload: %s", exc)
                 continue
-            flat = flatten(message.val)
-            if not (flat.speech or flat.options or flat.voice):
-                log.warning("the bot's %s message %s has nothing a voice channel can say (%s)", message.type,
-                            message.message_id or "", type(message.val).__name__)
-            speech = flat.speech
-            for option in flat.options:
-                if len(options) == len(MENU_KEYS):
-                    log.info("bot offered over %d options; the rest are not on the keypad", len(MENU_KEYS))
-                    break
-                digit = MENU_KEYS[len(options)]
-                options.append(MenuOption(digit, option.title, option.payload))
-                speech = f"{speech} For {option.title}, press {digit}.".strip()
-            if speech:
-                prompts.append(speech)
-            if flat.text:
-                texts.append(flat.text)
-            if flat.voice is not None:
-                try:
-                    new_action, new_expect = read_directive(flat.voice)
-                except ValueError as exc:
-                    log.warning("ignoring the bot's voice payload: %s", exc)
-                    continue
-                action = new_action or action
-                expect = new_expect or expect
-        menu = Menu(tuple(options)) if options else None
-        return cls(tuple(prompts), tuple(texts), menu, expect, action, end_of_task, pending, kept)
+            action = new_action or action
+            expect = new_expect or expect
+    menu = Menu(tuple(options)) if options else None
+    return BotReply(tuple(prompts), tuple(texts), menu, expect, action, end_of_task, pending, kept)
 
 
 def parse_body(version: Version, body: Any) -> BotBody:

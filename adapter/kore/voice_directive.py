@@ -10,37 +10,10 @@ sends, from a Webhook-channel message, JSON such as
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-DTMF_KEYS = "0123456789*#"
-MAX_DIGITS = 64
-
-
-@dataclass(frozen=True, slots=True)
-class DigitSpec:
-    """How many keys to collect: exactly `num`, or between `min` and `max`, ended early by `finish_on_key`."""
-
-    num: int | None = None
-    min: int | None = None
-    max: int | None = None
-    finish_on_key: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ExpectedInput:
-    """What the bot asked the caller for; `digits is None` means keys are not being collected."""
-
-    speech: bool = True
-    digits: DigitSpec | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CallAction:
-    """End the call, or transfer it to `to` (a phone number or SIP URI, passed to the door as-is)."""
-
-    kind: Literal["hangup", "transfer"]
-    to: str | None = None
+from adapter.calls.keypad import DTMF_KEYS, MAX_DIGITS, DigitSpec, ExpectedInput
+from adapter.calls.replies import CallAction
 
 
 def read_directive(voice: Mapping[str, Any]) -> tuple[CallAction | None, ExpectedInput | None]:

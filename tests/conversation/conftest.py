@@ -16,14 +16,14 @@ import pytest
 from adapter.audio.decode import decode_audio
 from adapter.audio.pcm import Pcm
 from adapter.audio.resample import resample
+from adapter.calls.events import AudioIn, OutputEvent
+from adapter.calls.info import CallInfo
 from adapter.config import AsrSettings, TtsSettings
 from adapter.conversation.call import Conversation
-from adapter.conversation.events import AudioIn, OutputEvent
 from adapter.conversation.services import AudioSpec, Services
 from adapter.conversation.settings import ConversationSettings
 from adapter.conversation.store import MemoryStore
 from adapter.kore.client import KoreClient
-from adapter.kore.payloads import CallInfo
 from adapter.kore.settings import KoreSettings
 from adapter.kore.simulator import Simulator, SimulatorConfig
 from adapter.kore.simulator.config import generate_secret

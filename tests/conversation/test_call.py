@@ -12,7 +12,7 @@ import numpy as np
 
 from adapter.audio.decode import decode_audio
 from adapter.audio.pcm import Pcm
-from adapter.conversation.events import (
+from adapter.calls.events import (
     BotFailed,
     BotSaid,
     Clear,

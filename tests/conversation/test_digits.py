@@ -1,7 +1,7 @@
 """Digit collection as the bot asked: counts, ranges, finish key, timeout."""
 
+from adapter.calls.keypad import DigitSpec
 from adapter.conversation.digits import DigitCollector, Digits
-from adapter.kore.voice_directive import DigitSpec
 
 
 def press_all(collector: DigitCollector, keys: str) -> list[Digits]:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from adapter.audio.pcm import Pcm
-from adapter.conversation.events import AudioIn, HangUp, Heard, Play
+from adapter.calls.events import AudioIn, HangUp, Heard, Play
 from adapter.speech.recognizer import Recognizer, RecognizerStream, Transcript
 from adapter.speech.recognizer_pool import RecognizerPool
 

@@ -12,8 +12,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from adapter.calls.clock import Clock
 from adapter.config import Settings
-from adapter.conversation.clock import Clock
 from adapter.server import create_app
 
 STUB_BOT = "st-stub"

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from adapter.api_errors import ApiError
 from adapter.app_state import CALLS, SERVICES
 from adapter.audio import g711
-from adapter.conversation.events import CallerHungUp, KeyIn, PlaybackDone
+from adapter.calls.events import CallerHungUp, KeyIn, PlaybackDone
 from adapter.doors import kiosk_stream
 from adapter.doors.kiosk_stream import (
     MAX_AUDIO_FRAME_BYTES,

@@ -23,7 +23,9 @@ from adapter.app_state import CALLS, SERVICES
 from adapter.audio.decode import decode_audio
 from adapter.audio.encode import FORMATS, encode_audio
 from adapter.audio.pcm import Pcm
-from adapter.conversation.events import BotSaid, Heard, Listening, Transfer
+from adapter.calls.events import BotSaid, Heard, Listening, Transfer
+from adapter.calls.keypad import DigitSpec, ExpectedInput
+from adapter.calls.replies import Menu, MenuOption
 from adapter.doors import rest_calls
 from adapter.doors.rest import (
     REST_CALLS,
@@ -37,8 +39,6 @@ from adapter.doors.rest import (
     turn_json,
 )
 from adapter.doors.rest_calls import AUDIO_KEPT, TurnResult
-from adapter.kore.replies import Menu, MenuOption
-from adapter.kore.voice_directive import DigitSpec, ExpectedInput
 
 from .conftest import door_settings, keys, running, start_call, stub_kore, stub_settings
 

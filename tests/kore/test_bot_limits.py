@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from aiohttp import web
 
+from adapter.calls.info import CallInfo
 from adapter.kore.client import RETRY_BASE_S, RETRY_MAX_COUNT
 from adapter.kore.errors import KoreBadResponse, KoreRateLimited, KoreServerError
-from adapter.kore.payloads import CallInfo
 
 CALL = CallInfo("call-0001", caller="+14155550100")
 

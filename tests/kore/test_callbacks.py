@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from adapter.calls.info import CallInfo
+from adapter.calls.replies import CallAction
 from adapter.config import Secret
 from adapter.kore.callbacks import MemoryInbox, ReplyRouter, add_callback_routes
-from adapter.kore.payloads import CallInfo
-from adapter.kore.voice_directive import CallAction
 
 from .fakes import BOT_ID
 

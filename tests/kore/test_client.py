@@ -11,6 +11,9 @@ import jwt
 import pytest
 from aiohttp import web
 
+from adapter.calls.info import CallInfo, InputMeta
+from adapter.calls.keypad import DigitSpec, ExpectedInput
+from adapter.calls.replies import CallAction, Menu, MenuOption
 from adapter.config import Secret
 from adapter.kore.client import KoreClient
 from adapter.kore.errors import (
@@ -25,9 +28,6 @@ from adapter.kore.errors import (
     KoreTimeout,
     KoreUnavailable,
 )
-from adapter.kore.payloads import CallInfo, InputMeta
-from adapter.kore.replies import Menu, MenuOption
-from adapter.kore.voice_directive import CallAction, DigitSpec, ExpectedInput
 
 from .fakes import BOT_ID, CLIENT_ID, SECRET
 

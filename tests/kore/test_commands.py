@@ -8,11 +8,11 @@ import aiohttp
 import jwt
 import pytest
 
+from adapter.calls.info import CallInfo
 from adapter.commands import simulator as simulator_command
 from adapter.commands import token as token_command
 from adapter.config import ConfigError, Secret
 from adapter.kore.client import KoreClient
-from adapter.kore.payloads import CallInfo
 from adapter.kore.settings import KoreSettings
 from adapter.kore.simulator import Simulator, SimulatorConfig, embedded_bot
 

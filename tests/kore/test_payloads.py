@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from adapter.kore.payloads import CallInfo, InputMeta, PayloadBuilder
+from adapter.calls.info import CallInfo, InputMeta
+from adapter.kore.payloads import PayloadBuilder
 
 CALL = CallInfo("call-7f3c9d", caller="+14155550100", called="+18005550199", door="twilio")
 EMPTY_USER = {"firstName": "", "lastName": "", "email": ""}

@@ -7,9 +7,10 @@ import logging
 
 import pytest
 
+from adapter.calls.keypad import DigitSpec, ExpectedInput
+from adapter.calls.replies import CallAction, Menu, MenuOption
 from adapter.kore.errors import KoreBadResponse
-from adapter.kore.replies import BotBody, BotMessage, BotReply, Menu, MenuOption, parse_body
-from adapter.kore.voice_directive import CallAction, DigitSpec, ExpectedInput
+from adapter.kore.replies import BotBody, BotMessage, parse_body, reply_from_messages
 
 
 def buttons(text: str, *titles: str) -> dict:
@@ -54,7 +55,7 @@ def test_bad_shapes(body, message):
 
 
 def test_options_are_numbered_across_the_reply_and_read_out():
-    reply = BotReply.from_messages([BotMessage(json.dumps(buttons("Account?", "Savings", "Checking"))),
+    reply = reply_from_messages([BotMessage(json.dumps(buttons("Account?", "Savings", "Checking"))),
                                     BotMessage(buttons("Or", "Agent"))])
     assert reply.prompts == ("Account? For Savings, press 1. For Checking, press 2.", "Or. For Agent, press 3.")
     assert reply.texts == ("Account?", "Or")
@@ -64,13 +65,13 @@ def test_options_are_numbered_across_the_reply_and_read_out():
 
 
 def test_at_most_nine_keypad_options():
-    reply = BotReply.from_messages([BotMessage(buttons("Pick", *[f"O{i}" for i in range(1, 12)]))])
+    reply = reply_from_messages([BotMessage(buttons("Pick", *[f"O{i}" for i in range(1, 12)]))])
     assert [o.digit for o in reply.menu.options] == list("123456789")
     assert "press 9." in reply.prompts[0] and "O10" not in reply.prompts[0]
 
 
 def test_voice_payloads_set_action_and_expected_input():
-    reply = BotReply.from_messages([
+    reply = reply_from_messages([
         BotMessage('{"text": "Enter your PIN", "voice": {"input": {"speech": false, "digits": {"num": 4}}}}'),
         BotMessage({"voice": {"action": "transfer", "to": "+18005550100"}}),
     ])
@@ -81,14 +82,14 @@ def test_voice_payloads_set_action_and_expected_input():
 
 def test_a_broken_voice_payload_is_ignored_with_a_warning(caplog):
     caplog.set_level(logging.WARNING)
-    reply = BotReply.from_messages([BotMessage({"text": "Bye", "voice": {"action": "explode"}})])
+    reply = reply_from_messages([BotMessage({"text": "Bye", "voice": {"action": "explode"}})])
     assert reply.prompts == ("Bye.",) and reply.action is None
     assert 'ignoring the bot\'s voice payload: voice action must be "hangup" or "transfer"' in caplog.text
 
 
 def test_events_and_end_of_task_are_not_speech_or_hang_up():
     closure = BotMessage("SESSION_CLOSURE", "event")
-    reply = BotReply.from_messages([closure], end_of_task=True)
+    reply = reply_from_messages([closure], end_of_task=True)
     assert (reply.prompts, reply.action, reply.end_of_task, reply.messages) == ((), None, True, (closure,))
 
 
@@ -102,8 +103,8 @@ def test_a_body_is_read_from_text_or_data_whatever_the_version(version, body, va
 
 
 def test_a_reply_with_nothing_to_say_or_do_is_empty():
-    assert BotReply.from_messages([]).empty is True
-    assert BotReply.from_messages([BotMessage({"unknown": {"shape": 1}})]).empty is True
-    assert BotReply.from_messages([], pending=True).empty is False
-    assert BotReply.from_messages([BotMessage("Hi.")]).empty is False
-    assert BotReply.from_messages([BotMessage({"voice": {"action": "hangup"}})]).empty is False
+    assert reply_from_messages([]).empty is True
+    assert reply_from_messages([BotMessage({"unknown": {"shape": 1}})]).empty is True
+    assert reply_from_messages([], pending=True).empty is False
+    assert reply_from_messages([BotMessage("Hi.")]).empty is False
+    assert reply_from_messages([BotMessage({"voice": {"action": "hangup"}})]).empty is False

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from adapter.kore.voice_directive import CallAction, DigitSpec, ExpectedInput, read_directive
+from adapter.calls.keypad import DigitSpec, ExpectedInput
+from adapter.calls.replies import CallAction
+from adapter.kore.voice_directive import read_directive
 
 
 @pytest.mark.parametrize("voice,expected", [

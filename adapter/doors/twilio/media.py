@@ -29,17 +29,9 @@ from adapter.api_errors import ApiError
 from adapter.app_state import CALLS, SETTINGS
 from adapter.audio import g711
 from adapter.call_registry import TooManyCalls
+from adapter.calls.events import AudioIn, Clear, HangUp, KeyIn, OutputEvent, Play, PlaybackDone, Transfer
+from adapter.calls.info import CallInfo
 from adapter.conversation.call import Conversation
-from adapter.conversation.events import (
-    AudioIn,
-    Clear,
-    HangUp,
-    KeyIn,
-    OutputEvent,
-    Play,
-    PlaybackDone,
-    Transfer,
-)
 from adapter.conversation.services import AudioSpec
 from adapter.doors.live_call import open_conversation, serve
 from adapter.doors.twilio.call_sid import call_sid, user_id
@@ -59,7 +51,6 @@ from adapter.doors.twilio.signature import verified_params
 from adapter.doors.twilio.stream_token import StreamTokenError, StreamTokens
 from adapter.doors.twilio.twiml import goodbye, hang_up, http_response, transfer
 from adapter.doors.twilio.voice import base_url
-from adapter.kore.payloads import CallInfo
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from typing import Any
 from aiohttp import WSCloseCode
 
 from adapter.api_errors import ApiError
+from adapter.calls.keypad import DTMF_KEYS
 from adapter.doors.twilio.call_sid import call_sid
 from adapter.json_body import JsonBodyError, load_json
-from adapter.kore.voice_directive import DTMF_KEYS
 
 #: 20 ms of μ-law at 8 kHz: what Twilio sends per `media` and what we send back
 FRAME_BYTES = 160

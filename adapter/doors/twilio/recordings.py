@@ -20,7 +20,7 @@ from adapter.audio.errors import AudioTooLarge
 from adapter.audio.limits import AudioLimits
 from adapter.audio.pcm import Pcm
 from adapter.audio.vad import VoiceActivity
-from adapter.conversation.clock import Clock
+from adapter.calls.clock import Clock
 from adapter.doors.twilio.settings import TwilioSettings
 
 #: Twilio says a RecordingUrl "may not yet be accessible" when the action request comes: retry this long.

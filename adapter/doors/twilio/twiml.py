@@ -37,10 +37,10 @@ from urllib.parse import urlencode
 from aiohttp import web
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
+from adapter.calls.events import Listening, Transfer
+from adapter.calls.keypad import DTMF_KEYS, DigitSpec
 from adapter.conversation.digits import DigitCollector
-from adapter.conversation.events import Listening, Transfer
 from adapter.doors.rest_calls import TurnResult
-from adapter.kore.voice_directive import DTMF_KEYS, DigitSpec
 
 GATHER_PATH = "/twilio/gather"
 RECORDING_PATH = "/twilio/recording"

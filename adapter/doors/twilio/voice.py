@@ -32,16 +32,11 @@ from adapter.audio.decode import decode_audio
 from adapter.audio.encode import FORMATS
 from adapter.audio.errors import AudioError
 from adapter.call_registry import TooManyCalls
+from adapter.calls.events import InputEvent, KeysIn, Listening, NoInput, TextIn, UtteranceIn
+from adapter.calls.info import CallInfo
+from adapter.calls.keypad import DTMF_KEYS, MAX_DIGITS
 from adapter.config import Settings
 from adapter.conversation.call import Conversation
-from adapter.conversation.events import (
-    InputEvent,
-    KeysIn,
-    Listening,
-    NoInput,
-    TextIn,
-    UtteranceIn,
-)
 from adapter.conversation.services import AudioSpec
 from adapter.doors.rest_calls import RestCall, RestCalls, TurnResult
 from adapter.doors.twilio import twiml
@@ -54,8 +49,6 @@ from adapter.doors.twilio.recordings import (
     loggable,
 )
 from adapter.doors.twilio.signature import signed_url, verified_params
-from adapter.kore.payloads import CallInfo
-from adapter.kore.voice_directive import DTMF_KEYS, MAX_DIGITS
 from adapter.stage_timing import StageTimes, timed_services
 
 log = logging.getLogger(__name__)

@@ -18,10 +18,10 @@ from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from adapter.app_state import CALLS
 from adapter.audio.decode import decode_audio
+from adapter.calls.info import CallInfo
 from adapter.doors.twilio.call_sid import user_id
 from adapter.doors.twilio.twiml import goodbye
 from adapter.doors.twilio.voice import CALL_GONE, TWILIO_CALLS, TwilioCall
-from adapter.kore.payloads import CallInfo
 
 from ..conftest import door_settings, run, running, stub_kore, stub_settings
 from .conftest import (

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
-from adapter.conversation.events import HangUp, Listening, Transfer
+from adapter.calls.events import HangUp, Listening, Transfer
+from adapter.calls.keypad import DigitSpec, ExpectedInput
+from adapter.calls.replies import Menu, MenuOption
 from adapter.doors.rest_calls import TurnResult
 from adapter.doors.twilio.twiml import (
     Actions,
@@ -17,8 +19,6 @@ from adapter.doors.twilio.twiml import (
     reply,
     rest_of_entry,
 )
-from adapter.kore.replies import Menu, MenuOption
-from adapter.kore.voice_directive import DigitSpec, ExpectedInput
 
 BASE = "https://voice.example.com/kv"
 AUDIO = f"{BASE}/twilio/audio/tok/3.wav"

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from adapter.audio.pcm import Pcm
-from adapter.kore.replies import BotReply, Menu
-from adapter.kore.voice_directive import DigitSpec, ExpectedInput
+from adapter.calls.keypad import DigitSpec, ExpectedInput
+from adapter.calls.replies import BotReply, Menu
 
 # --- in: from the door --------------------------------------------------------------------------
 
