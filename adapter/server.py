@@ -22,7 +22,7 @@ import aiohttp
 from aiohttp import web
 
 from adapter.api_errors import CODES, ApiError, error_response
-from adapter.app_state import CALLS, CLOCK, METRICS, SERVICES, SETTINGS
+from adapter.app_state import CALLS, CLOCK, CONVERSATION, LIMITS, METRICS, SERVICE, SERVICES, TTS
 from adapter.audio.errors import AudioError
 from adapter.call_registry import CallRegistry
 from adapter.calls.clock import Clock, SystemClock
@@ -32,6 +32,7 @@ from adapter.conversation.store import MemoryStore
 from adapter.doors import console, kiosk_stream, rest
 from adapter.doors.twilio import media as twilio_media
 from adapter.doors.twilio import voice as twilio_voice
+from adapter.doors.twilio.settings import TWILIO
 from adapter.json_log import JsonAccessLogger, logged_path, redact
 from adapter.kore.callbacks import ReplyRouter, add_callback_routes
 from adapter.kore.client import KoreClient
@@ -45,6 +46,7 @@ from adapter.speech.synthesizer import Synthesizer
 
 log = logging.getLogger(__name__)
 
+SETTINGS = web.AppKey("settings", Settings)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 RECOGNIZER_POOL = web.AppKey("recognizer_pool", RecognizerPool)
 RECOGNIZER = web.AppKey("recognizer", Recognizer)
@@ -121,7 +123,7 @@ async def body_deadline(request: web.Request, handler: Handler) -> web.StreamRes
     trickles one (slowloris) gets 408 and its connection closed instead of holding it for ever."""
     if not request.body_exists or request.content.is_eof():
         return await handler(request)
-    timeout = request.app[SETTINGS].service.body_timeout_s
+    timeout = request.app[SERVICE].body_timeout_s
 
     def expire() -> None:
         if not request.content.is_eof():
@@ -147,7 +149,7 @@ async def api_key(request: web.Request, handler: Handler) -> web.StreamResponse:
     and each door's own auth stay as they are.
 
     The stream door also takes `?key=KEY`: browsers cannot set headers on a WebSocket."""
-    key = request.app[SETTINGS].service.api_key
+    key = request.app[SERVICE].api_key
     if key is not None and request.path.startswith("/v1/"):
         given = bearer_token(request.headers.get("Authorization", ""))
         if not given and request.path == kiosk_stream.PATH:
@@ -333,6 +335,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app = web.Application(middlewares=[json_errors, utf8_headers, body_deadline, api_key],
                           client_max_size=settings.limits.max_bytes + BODY_SLACK_BYTES)
     app[SETTINGS] = settings
+    app[SERVICE], app[CONVERSATION], app[LIMITS], app[TTS], app[TWILIO] = (
+        settings.service, settings.conversation, settings.limits, settings.tts, settings.twilio)
     app[METRICS] = Metrics()
     app[CLOCK] = clock or SystemClock()
     app[CALLS] = CallRegistry(app[METRICS], settings.service.max_calls)

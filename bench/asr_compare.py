@@ -51,9 +51,10 @@ from adapter.audio import g711
 from adapter.audio.decode import decode_audio
 from adapter.audio.pcm import Pcm
 from adapter.audio.resample import resample
-from adapter.config import AsrSettings, Settings
+from adapter.config import Settings
 from adapter.speech.engines import configured_whisper_model, find_whisper_models
 from adapter.speech.recognizer import Recognizer
+from adapter.speech.settings import AsrSettings
 from adapter.speech.sphinx_engine import PocketSphinxRecognizer
 from adapter.speech.whisper_engine import WhisperRecognizer, bundled_model
 

@@ -55,7 +55,6 @@ from twilio.request_validator import RequestValidator
 from adapter.audio import g711
 from adapter.audio.pcm import Pcm
 from adapter.audio.resample import resample
-from adapter.config import AsrSettings
 from adapter.doors.twilio.media_peer import MediaPeer
 from adapter.doors.twilio.playout import Playout, Ticker
 from adapter.kore.simulator.app import Simulator
@@ -63,6 +62,7 @@ from adapter.kore.simulator.config import SimulatorConfig, generate_secret
 from adapter.kore.simulator.embedded import serving
 from adapter.kore.simulator.script import Script, parse_script
 from adapter.speech.engines import whisper_model_path
+from adapter.speech.settings import AsrSettings
 from adapter.speech.sphinx_engine import PocketSphinxRecognizer
 from adapter.speech.whisper_engine import WhisperRecognizer
 

@@ -31,7 +31,6 @@ from adapter.audio.resample import resample
 from adapter.calls.clock import SystemClock
 from adapter.calls.events import AudioIn, Clear, Heard, Listening, OutputEvent, Play, PlaybackDone
 from adapter.calls.info import CallInfo
-from adapter.config import AsrSettings, TtsSettings
 from adapter.conversation.call import Conversation
 from adapter.conversation.endpointing import Endpointer
 from adapter.conversation.services import AudioSpec, Services
@@ -41,6 +40,7 @@ from adapter.kore.settings import KoreSettings
 from adapter.kore.simulator.embedded import embedded_bot
 from adapter.kore.simulator.script import parse_script
 from adapter.speech.engines import load_recognizer
+from adapter.speech.settings import AsrSettings, TtsSettings
 from adapter.speech.synthesizer import Synthesizer
 
 FRAME = 320  # 20 ms at 8 kHz

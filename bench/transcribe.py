@@ -35,8 +35,8 @@ from asr_compare import Clip, edits, recordings, words
 from adapter.audio.decode import decode_audio
 from adapter.audio.pcm import Pcm
 from adapter.audio.resample import resample
-from adapter.config import REPO_ROOT
 from adapter.speech.recognizer import Recognizer
+from adapter.speech.settings import REPO_ROOT
 from adapter.speech.sphinx_engine import PocketSphinxRecognizer, dithered
 from adapter.speech.vosk_engine import VoskRecognizer
 

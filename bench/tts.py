@@ -14,7 +14,7 @@ import asyncio
 import statistics
 import time
 
-from adapter.config import TtsSettings
+from adapter.speech.settings import TtsSettings
 from adapter.speech.synthesizer import Synthesizer
 
 SENTENCES = [

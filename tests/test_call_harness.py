@@ -14,9 +14,9 @@ import pytest
 from doors.test_rest_e2e import KEY, Served
 
 from adapter.cli import main
-from adapter.config import REPO_ROOT
 from adapter.harness.call_run import check
 from adapter.harness.call_script import Expect, ScriptError, load_script
+from adapter.speech.settings import REPO_ROOT
 
 SAMPLES = REPO_ROOT / "samples"
 

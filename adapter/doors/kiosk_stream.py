@@ -34,7 +34,7 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from adapter.api_errors import ApiError
-from adapter.app_state import SETTINGS
+from adapter.app_state import TTS
 from adapter.audio import g711
 from adapter.call_registry import TooManyCalls
 from adapter.calls.events import (
@@ -231,7 +231,7 @@ class KioskStream:
 
     async def _wait_for_start(self) -> Start | None:
         """The `start` message; a socket that sends none in START_TIMEOUT_S is closed (1008)."""
-        language = spoken_language(self._app[SETTINGS].tts.voice)
+        language = spoken_language(self._app[TTS].voice)
         try:
             async with asyncio.timeout(START_TIMEOUT_S):
                 async for msg in self._ws:

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from adapter.app_state import CALLS, METRICS, SERVICES, SETTINGS
+from adapter.app_state import CALLS, CONVERSATION, METRICS, SERVICES
 from adapter.calls.events import OutputEvent
 from adapter.calls.info import CallInfo
 from adapter.conversation.call import Conversation
@@ -27,7 +27,7 @@ def open_conversation(app: web.Application, call: CallInfo, audio: AudioSpec) ->
         TooManyCalls: the service is at KORE_VOICE_MAX_CALLS.
     """
     times = StageTimes(app[METRICS].observe)
-    conversation = Conversation(call, timed_services(app[SERVICES], times), audio, app[SETTINGS].conversation)
+    conversation = Conversation(call, timed_services(app[SERVICES], times), audio, app[CONVERSATION])
     app[CALLS].start(conversation)
     return conversation
 

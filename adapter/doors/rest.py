@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, quote
 from aiohttp import BodyPartReader, MultipartReader, web
 
 from adapter.api_errors import ApiError
-from adapter.app_state import CALLS, CLOCK, METRICS, SERVICES, SETTINGS
+from adapter.app_state import CALLS, CLOCK, CONVERSATION, LIMITS, METRICS, SERVICE, SERVICES, TTS
 from adapter.audio.decode import decode_audio, parse_content_type, sniff
 from adapter.audio.encode import FORMATS, OutputFormat, format_for_content_type
 from adapter.audio.errors import AudioTooLarge
@@ -206,7 +206,7 @@ def server_timing(times: Mapping[str, float]) -> str:
 def _audio_url(request: web.Request, call: RestCall, number: int | None) -> str | None:
     if number is None:
         return None
-    base = request.app[SETTINGS].service.public_url or str(request.url.origin())
+    base = request.app[SERVICE].public_url or str(request.url.origin())
     return f"{base}/v1/calls/{call.id}/audio/{number}"
 
 
@@ -217,19 +217,19 @@ def _finish(call: RestCall, started: float) -> dict[str, float]:
 
 async def create_call(request: web.Request) -> web.Response:
     started = time.perf_counter()
-    settings = request.app[SETTINGS]
+    app = request.app
     if request.content_type != "application/json":
         raise ApiError(415, "unsupported_media", 'send the new call as application/json {"from", "to"}')
-    new = parse_new_call(json_object(await request.read()), spoken_language(settings.tts.voice))
+    new = parse_new_call(json_object(await request.read()), spoken_language(app[TTS].voice))
     metrics = request.app[METRICS]
     times = StageTimes(metrics.observe)
     # The filler ("one moment") is for live lines: a REST caller hears nothing until the answer anyway.
     conversation_settings = dataclasses.replace(
-        settings.conversation, filler_after_s=settings.conversation.bot_giveup_s + 1)
+        app[CONVERSATION], filler_after_s=app[CONVERSATION].bot_giveup_s + 1)
     conversation = Conversation(CallInfo.new(DOOR, new.caller, new.called),
                                 timed_services(request.app[SERVICES], times), REST_AUDIO, conversation_settings)
-    call = RestCall(conversation, times, metrics, request.app[CLOCK], settings.service.turns_per_minute,
-                    settings.service.call_idle_s)
+    call = RestCall(conversation, times, metrics, request.app[CLOCK], app[SERVICE].turns_per_minute,
+                    app[SERVICE].call_idle_s)
     try:
         request.app[CALLS].start(conversation)
     except TooManyCalls as exc:
@@ -313,7 +313,7 @@ async def post_turn(request: web.Request) -> web.Response:
     call = request.app[REST_CALLS].find(request.match_info["call_id"])
     with call.turn():
         call.times.take()  # whatever was measured between turns is not this turn's
-        entry = await read_entry(request, request.app[SETTINGS].limits, call.times)
+        entry = await read_entry(request, request.app[LIMITS], call.times)
         if call.conversation.state.phase != "listening":
             raise ApiError(429, "turn_in_progress", "the call is not waiting for the caller yet",
                            {"Retry-After": "1"})

@@ -31,10 +31,10 @@ from typing import Any
 import yaml
 
 from adapter.audio.errors import AudioError
+from adapter.audio.files import content_type_of
 from adapter.audio.pcm import Pcm
 from adapter.audio.wav import wav_bytes
 from adapter.calls.keypad import DTMF_KEYS, MAX_DIGITS
-from adapter.commands.transcribe import content_type_of
 
 MAX_SILENCE_S = 30.0
 SILENCE_RATE = 16000

@@ -6,11 +6,12 @@ import logging
 import threading
 from pathlib import Path
 
-from adapter.config import AsrSettings, ConfigError
+from adapter.config_reader import ConfigError
 from adapter.modelstore.catalog import CT2_WHISPER, NAME_RE, VOSK
 from adapter.modelstore.install import inspect, installed_names, layout_problem
 from adapter.speech.numbers import NumbersRecognizer
 from adapter.speech.recognizer import Recognizer
+from adapter.speech.settings import AsrSettings
 from adapter.speech.sphinx_engine import PocketSphinxRecognizer
 from adapter.speech.vosk_engine import VoskRecognizer
 from adapter.speech.whisper_engine import WhisperRecognizer, bundled_model

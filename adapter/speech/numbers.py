@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 from num2words import num2words
 
-from adapter.config import NUMBER_FORMS
 from adapter.speech.recognizer import Recognizer, RecognizerStream, Transcript
+from adapter.speech.settings import NUMBER_FORMS
 
 _DIGIT_WORDS = {w: str(i) for i, w in enumerate(
     ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"))}

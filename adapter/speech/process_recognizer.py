@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, wait
 
 from adapter.audio.pcm import Pcm
-from adapter.config import AsrSettings
 from adapter.speech.engines import load_recognizer
 from adapter.speech.recognizer import SILENCE, Recognizer, RecognizerStream, Transcript
 from adapter.speech.recognizer_pool import run_as, under_load
+from adapter.speech.settings import AsrSettings
 
 _engine: Recognizer | None = None  # in a worker: its own recogniser
 _pools: dict[tuple[AsrSettings, int], ProcessRecognizer] = {}

@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from adapter.audio.encode import FORMATS, encode_audio
 from adapter.audio.pcm import Pcm
 from adapter.audio.resample import resample
-from adapter.config import ConfigError, TtsSettings
+from adapter.config_reader import ConfigError
+from adapter.speech.settings import TtsSettings
 from adapter.speech.speakable import Pause, Say, segments
 from adapter.speech.tts_cache import DiskCache, PromptCache, cache_key
 from adapter.speech.tts_worker import ESPEAK_RATE, TtsWorker, Voice

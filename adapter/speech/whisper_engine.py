@@ -65,7 +65,7 @@ import numpy as np
 
 from adapter.audio.pcm import Pcm
 from adapter.audio.vad import VoiceActivity
-from adapter.config import ConfigError
+from adapter.config_reader import ConfigError
 from adapter.modelstore.catalog import Catalog
 from adapter.modelstore.errors import ChecksumMismatch
 from adapter.modelstore.fileset import check_file

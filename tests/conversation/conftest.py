@@ -18,7 +18,6 @@ from adapter.audio.pcm import Pcm
 from adapter.audio.resample import resample
 from adapter.calls.events import AudioIn, OutputEvent
 from adapter.calls.info import CallInfo
-from adapter.config import AsrSettings, TtsSettings
 from adapter.conversation.call import Conversation
 from adapter.conversation.services import AudioSpec, Services
 from adapter.conversation.settings import ConversationSettings
@@ -32,6 +31,7 @@ from adapter.kore.simulator.script import Script, parse_script
 from adapter.speech.process_recognizer import process_recognizer
 from adapter.speech.recognizer import Recognizer
 from adapter.speech.recognizer_pool import RecognizerPool
+from adapter.speech.settings import AsrSettings, TtsSettings
 from adapter.speech.synthesizer import Synthesizer
 
 from .manual_clock import ManualClock

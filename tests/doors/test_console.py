@@ -13,7 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from adapter.config import REPO_ROOT
+from adapter.speech.settings import REPO_ROOT
 
 from .conftest import API_KEY, door_settings, run, running
 

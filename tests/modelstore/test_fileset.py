@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from fake_model_host import ModelHost, whisper_files
 
-from adapter.config import AsrSettings
 from adapter.modelstore.catalog import CT2_WHISPER, Catalog, ModelEntry, ModelFile
 from adapter.modelstore.errors import ChecksumMismatch, DownloadFailed, Unverifiable
 from adapter.modelstore.fileset import install_files, staging_folder
 from adapter.modelstore.install import MANIFEST, inspect, installed_names
 from adapter.speech.engines import configured_whisper_model
+from adapter.speech.settings import AsrSettings
 from adapter.speech.whisper_engine import bundled_model
 
 NAME = "whisper-test.en"

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from adapter.config import AsrSettings, ConfigError, Settings
+from adapter.config import ConfigError, Settings
 from adapter.speech import engines
 from adapter.speech.engines import find_vosk_models, load_recognizer
+from adapter.speech.settings import AsrSettings
 from adapter.speech.sphinx_engine import PocketSphinxRecognizer
 from adapter.speech.vosk_engine import VoskRecognizer
 from adapter.speech.whisper_engine import WhisperRecognizer, bundled_model

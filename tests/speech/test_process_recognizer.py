@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from adapter.audio.pcm import Pcm
-from adapter.config import AsrSettings
 from adapter.speech.process_recognizer import process_recognizer
+from adapter.speech.settings import AsrSettings
 
 SETTINGS = AsrSettings(engine="pocketsphinx")
 MENU = ["check my balance", "talk to an agent"]

@@ -10,7 +10,8 @@ import pytest
 
 from adapter.audio.decode import decode_audio
 from adapter.cli import main
-from adapter.config import ConfigError, TtsSettings
+from adapter.config import ConfigError
+from adapter.speech.settings import TtsSettings
 from adapter.speech.synthesizer import Synthesizer
 from adapter.speech.tts_worker import Voice
 

@@ -26,7 +26,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from twilio.twiml.voice_response import VoiceResponse
 
 from adapter.api_errors import ApiError
-from adapter.app_state import CALLS, SETTINGS
+from adapter.app_state import CALLS, CONVERSATION, SERVICE
 from adapter.audio import g711
 from adapter.call_registry import TooManyCalls
 from adapter.calls.events import AudioIn, Clear, HangUp, KeyIn, OutputEvent, Play, PlaybackDone, Transfer
@@ -47,6 +47,7 @@ from adapter.doors.twilio.media_messages import (
     parse_message,
 )
 from adapter.doors.twilio.playout import Playout, Ticker
+from adapter.doors.twilio.settings import TWILIO
 from adapter.doors.twilio.signature import verified_params
 from adapter.doors.twilio.stream_token import StreamTokenError, StreamTokens
 from adapter.doors.twilio.twiml import goodbye, hang_up, http_response, transfer
@@ -200,7 +201,7 @@ class MediaStream:
             return open_conversation(self._app, CallInfo(uid, grant.caller or None, grant.called or None, DOOR),
                                      STREAM_AUDIO)
         except TooManyCalls as exc:
-            self._app[AFTER_STREAM].put(grant.call_sid, goodbye(self._app[SETTINGS].conversation.phrases.unavailable))
+            self._app[AFTER_STREAM].put(grant.call_sid, goodbye(self._app[CONVERSATION].phrases.unavailable))
             raise StreamError(str(exc), WSCloseCode.TRY_AGAIN_LATER) from None
 
     async def _feed(self, conversation: Conversation, playout: Playout) -> None:
@@ -248,8 +249,7 @@ async def media(request: web.Request) -> web.WebSocketResponse:
 
 async def after_stream(request: web.Request) -> web.Response:
     """Twilio's signed request once a stream has ended: the TwiML that continues the call."""
-    settings = request.app[SETTINGS]
-    params = await verified_params(request, settings.twilio, settings.service.public_url)
+    params = await verified_params(request, request.app[TWILIO], request.app[SERVICE].public_url)
     return http_response(request.app[AFTER_STREAM].take(call_sid(params)))
 
 
@@ -264,7 +264,7 @@ async def _ticking(app: web.Application) -> AsyncIterator[None]:
 
 def add_routes(app: web.Application) -> None:
     """The media-streams routes, in that mode only (twiml mode has no socket to guard)."""
-    twilio = app[SETTINGS].twilio
+    twilio = app[TWILIO]
     if twilio.mode != "media-streams":
         return
     if twilio.auth_token is not None:

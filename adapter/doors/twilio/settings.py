@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, cast
 
+from aiohttp import web
+
 from adapter.config_reader import Reader, Secret
 
 MODES = ("twiml", "media-streams")
@@ -46,3 +48,6 @@ class TwilioSettings:
             record_silence_s=r.integer("KORE_VOICE_TWILIO_RECORD_SILENCE_SECONDS", 2, minimum=1),
             speech=cast(Speech, r.choice("KORE_VOICE_TWILIO_SPEECH", SPEECH, "record")),
         )
+
+
+TWILIO = web.AppKey("twilio_settings", TwilioSettings)

@@ -27,7 +27,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from adapter.api_errors import ApiError
-from adapter.app_state import CALLS, CLOCK, METRICS, SERVICES, SETTINGS
+from adapter.app_state import CALLS, CLOCK, CONVERSATION, LIMITS, METRICS, SERVICE, SERVICES
 from adapter.audio.decode import decode_audio
 from adapter.audio.encode import FORMATS
 from adapter.audio.errors import AudioError
@@ -35,7 +35,6 @@ from adapter.call_registry import TooManyCalls
 from adapter.calls.events import InputEvent, KeysIn, Listening, NoInput, TextIn, UtteranceIn
 from adapter.calls.info import CallInfo
 from adapter.calls.keypad import DTMF_KEYS, MAX_DIGITS
-from adapter.config import Settings
 from adapter.conversation.call import Conversation
 from adapter.conversation.services import AudioSpec
 from adapter.doors.rest_calls import RestCall, RestCalls, TurnResult
@@ -48,7 +47,9 @@ from adapter.doors.twilio.recordings import (
     holds_input,
     loggable,
 )
+from adapter.doors.twilio.settings import TWILIO
 from adapter.doors.twilio.signature import signed_url, verified_params
+from adapter.service_settings import ServiceSettings
 from adapter.stage_timing import StageTimes, timed_services
 
 log = logging.getLogger(__name__)
@@ -71,9 +72,9 @@ class TwilioCall(RestCall):
     """A TwiML call: numbered answers (see the module docstring), reply audio under an unguessable
     token (Twilio's media player fetches it unsigned), and what the latest answer collects."""
 
-    def __init__(self, conversation: Conversation, settings: Settings, times: StageTimes, app: web.Application) -> None:
-        super().__init__(conversation, times, app[METRICS], app[CLOCK], settings.service.turns_per_minute,
-                         settings.service.call_idle_s)
+    def __init__(self, conversation: Conversation, service: ServiceSettings, times: StageTimes,
+                 app: web.Application) -> None:
+        super().__init__(conversation, times, app[METRICS], app[CLOCK], service.turns_per_minute, service.call_idle_s)
         self.token = secrets.token_urlsafe(24)
         self.listening = Listening()
         self.answers = 0
@@ -161,15 +162,14 @@ def _call_gone() -> web.Response:
 
 def base_url(request: web.Request) -> str:
     """The service as Twilio reaches it: KORE_VOICE_PUBLIC_URL, else the origin Twilio called."""
-    settings = request.app[SETTINGS]
-    return signed_url(request, settings.service.public_url, settings.twilio.trust_forwarded).removesuffix(
+    app = request.app
+    return signed_url(request, app[SERVICE].public_url, app[TWILIO].trust_forwarded).removesuffix(
         request.raw_path)
 
 
-def timeouts(settings: Settings) -> twiml.Timeouts:
-    c = settings.conversation
-    return twiml.Timeouts.of(c.no_input_s, c.inter_digit_s, settings.twilio.record_silence_s,
-                             settings.limits.max_seconds)
+def timeouts(app: web.Application) -> twiml.Timeouts:
+    c = app[CONVERSATION]
+    return twiml.Timeouts.of(c.no_input_s, c.inter_digit_s, app[TWILIO].record_silence_s, app[LIMITS].max_seconds)
 
 
 def _render(request: web.Request, call: TwilioCall, result: TurnResult, answer: int) -> str:
@@ -179,9 +179,8 @@ def _render(request: web.Request, call: TwilioCall, result: TurnResult, answer: 
     audio_url = None if result.audio is None else f"{base}/twilio/audio/{call.token}/{result.audio}.wav"
     times = call.times.take()
     log.debug("call %s: answer %d in %s", call.id, answer, ", ".join(f"{k} {v:.3f} s" for k, v in times.items()))
-    settings = request.app[SETTINGS]
-    return str(twiml.reply(result, audio_url, twiml.Actions(base, answer), timeouts(settings),
-                           twilio_speech=settings.twilio.speech == "gather"))
+    return str(twiml.reply(result, audio_url, twiml.Actions(base, answer), timeouts(request.app),
+                           twilio_speech=request.app[TWILIO].speech == "gather"))
 
 
 async def _respond(call: TwilioCall | None, follows: int | None, make: Answer) -> web.Response:
@@ -238,8 +237,7 @@ NOT_CAUGHT = TextIn("")
 
 async def _webhook(request: web.Request) -> tuple[MultiDictProxy[str], TwilioCall | None, int | None]:
     """A signed webhook's parameters, its call (if we have it) and the answer it follows."""
-    settings = request.app[SETTINGS]
-    params = await verified_params(request, settings.twilio, settings.service.public_url)
+    params = await verified_params(request, request.app[TWILIO], request.app[SERVICE].public_url)
     sid = call_sid(params)
     return params, request.app[TWILIO_CALLS].get(user_id(sid)), parse_follows(request.query)
 
@@ -247,8 +245,8 @@ async def _webhook(request: web.Request) -> tuple[MultiDictProxy[str], TwilioCal
 async def voice(request: web.Request) -> web.Response:
     """The number's voice URL: a new call's welcome, or for a retry the answer already made."""
     params, call, _ = await _webhook(request)
-    app, settings = request.app, request.app[SETTINGS]
-    if settings.twilio.mode == "media-streams":
+    app = request.app
+    if app[TWILIO].mode == "media-streams":
         from adapter.doors.twilio.media import connect_response
 
         return twiml.http_response(connect_response(request, params))
@@ -257,10 +255,10 @@ async def voice(request: web.Request) -> web.Response:
     times = StageTimes(app[METRICS].observe)
     # No "one moment" filler: Twilio plays nothing until the whole answer is there anyway.
     conversation_settings = dataclasses.replace(
-        settings.conversation, filler_after_s=settings.conversation.bot_giveup_s + 1)
+        app[CONVERSATION], filler_after_s=app[CONVERSATION].bot_giveup_s + 1)
     info = CallInfo(user_id(call_sid(params)), params.get("From") or None, params.get("To") or None, DOOR)
     conversation = Conversation(info, timed_services(app[SERVICES], times), TWILIO_AUDIO, conversation_settings)
-    call = TwilioCall(conversation, settings, times, app)
+    call = TwilioCall(conversation, app[SERVICE], times, app)
     try:
         app[CALLS].start(conversation)
     except TooManyCalls as exc:
@@ -286,7 +284,7 @@ async def _recorded(request: web.Request, call: TwilioCall, url: str, account_si
     try:
         data, content_type = await request.app[RECORDINGS].fetch(url, account_sid)
         with call.times.measure("decode"):
-            pcm = await asyncio.to_thread(decode_audio, data, content_type, request.app[SETTINGS].limits)
+            pcm = await asyncio.to_thread(decode_audio, data, content_type, request.app[LIMITS])
             heard = await asyncio.to_thread(holds_input, pcm)
     except RecordingNotStored as exc:
         log.info("call %s: no input: the recording %s was never stored (%s)", call.id, loggable(url), exc)
@@ -341,7 +339,7 @@ def _first_key(request: web.Request, call: TwilioCall, key: str) -> Answer:
             return await complete(answer)
         call.touch()
         actions = twiml.Actions(base_url(request), answer)
-        return str(twiml.rest_of_entry(call.listening, key, actions, timeouts(request.app[SETTINGS])))
+        return str(twiml.rest_of_entry(call.listening, key, actions, timeouts(request.app)))
 
     return make
 
@@ -362,8 +360,7 @@ async def gather(request: web.Request) -> web.Response:
 async def status(request: web.Request) -> web.Response:
     """Status callbacks: a call that is over ends its conversation (`SESSION_CLOSURE` once), whichever
     mode carried it; repeats, other statuses and unknown calls change nothing."""
-    settings = request.app[SETTINGS]
-    params = await verified_params(request, settings.twilio, settings.service.public_url)
+    params = await verified_params(request, request.app[TWILIO], request.app[SERVICE].public_url)
     sid = call_sid(params)
     reason = ENDED_BY_STATUS.get(params.get("CallStatus", ""))
     conversation = request.app[CALLS].get(user_id(sid))
@@ -383,9 +380,8 @@ async def audio(request: web.Request) -> web.Response:
 
 async def _recording_client(app: web.Application) -> AsyncIterator[None]:
     """Its own HTTP session: recordings are fetched with Twilio credentials, nothing else is."""
-    settings = app[SETTINGS]
     async with aiohttp.ClientSession() as session:
-        app[RECORDINGS] = RecordingFetcher(session, settings.twilio, settings.limits, app[CLOCK])
+        app[RECORDINGS] = RecordingFetcher(session, app[TWILIO], app[LIMITS], app[CLOCK])
         yield
 
 

@@ -26,7 +26,7 @@ from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestClient, make_mocked_request
 from twilio.twiml.voice_response import VoiceResponse
 
-from adapter.app_state import CALLS, SETTINGS
+from adapter.app_state import CALLS, CONVERSATION
 from adapter.audio import g711
 from adapter.doors.twilio import media as twilio_media
 from adapter.doors.twilio.call_sid import user_id
@@ -397,7 +397,7 @@ async def test_a_full_service_turns_streams_away_politely():
         assert (second.close_code, second.close_reason) == (
             1013, "the service is at its limit of 1 calls; try again later")
         resp = await TwilioPeer(small).post("/twilio/after-stream", call_params(second.call_sid))
-        assert await resp.text() == str(goodbye(small.app[SETTINGS].conversation.phrases.unavailable))
+        assert await resp.text() == str(goodbye(small.app[CONVERSATION].phrases.unavailable))
 
 
 # --- the TwiML ------------------------------------------------------------------------------------------------
