@@ -11,6 +11,7 @@ import logging
 from collections import OrderedDict
 
 from adapter.calls.events import BotReplyIn
+from adapter.calls.phase import Phase
 from adapter.calls.replies import BotReply
 from adapter.conversation.call import Conversation
 from adapter.metrics import Metrics
@@ -79,7 +80,7 @@ class CallRegistry:
         return True
 
     def awaiting_reply(self) -> list[str]:
-        return [user_id for user_id, c in self._calls.items() if not c.closed and c.state.phase == "bot"]
+        return [user_id for user_id, c in self._calls.items() if not c.closed and c.phase == Phase.BOT]
 
     async def hang_up_all(self, reason: str) -> None:
         """End every live call (each sends its `SESSION_CLOSURE`) and wait until they have."""

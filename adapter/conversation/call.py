@@ -43,6 +43,7 @@ from adapter.calls.events import (
 )
 from adapter.calls.info import CallInfo, InputMeta
 from adapter.calls.keypad import DigitSpec
+from adapter.calls.phase import Phase
 from adapter.calls.replies import BotReply
 from adapter.conversation.digits import DigitCollector, Digits
 from adapter.conversation.endpointing import Endpointer
@@ -157,6 +158,18 @@ class Conversation:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def phase(self) -> Phase:
+        """Whose turn it is: a door takes the caller's input only while `LISTENING`."""
+        return self.state.phase
+
+    @property
+    def listening(self) -> Listening | None:
+        """What the call waits for from the caller (speech, keys, a menu); None unless it waits."""
+        if self.state.phase != Phase.LISTENING:
+            return None
+        return Listening(self.state.expect, self.state.menu)
+
     # --- the loop --------------------------------------------------------------------------------
 
     async def _run(self) -> None:
@@ -193,7 +206,7 @@ class Conversation:
             case TextIn(text, confidence):
                 await self._on_heard(text, confidence)
             case NoInput():
-                if self.state.phase == "listening":
+                if self.state.phase == Phase.LISTENING:
                     await self._on_no_input()
             case PlaybackDone(prompt_id):
                 self._on_played(prompt_id)
@@ -266,7 +279,7 @@ class Conversation:
         self._drop_utterance()
         self._turn += 1
         self._turn_spoke = False
-        self.state.phase = "bot"
+        self.state.phase = Phase.BOT
         self.state.turns += 1
         self._set_timer("filler", self.settings.filler_after_s)
         self._set_timer("giveup", self.settings.bot_giveup_s)
@@ -293,7 +306,7 @@ class Conversation:
             return
         if reply is None:
             # The exchange is over; in async mode the reply is still to come through the inbox.
-            if self._turn_spoke and self.state.phase == "bot":
+            if self._turn_spoke and self.state.phase == Phase.BOT:
                 self._listen()
             return
         if reply.prompts or reply.action:
@@ -316,7 +329,7 @@ class Conversation:
                 self._emit(HangUp("the bot ended the call"))
                 await self._close("bot hung up")
             return
-        if (self._turn_spoke and not reply.pending or reply.empty) and self.state.phase == "bot":
+        if (self._turn_spoke and not reply.pending or reply.empty) and self.state.phase == Phase.BOT:
             self._listen()
 
     async def _on_bot_failed(self, turn: int, error: Exception) -> None:
@@ -359,7 +372,7 @@ class Conversation:
 
     def _on_played(self, prompt_id: int) -> None:
         self._playing.pop(prompt_id, None)
-        if not self._playing and self.state.phase == "listening":
+        if not self._playing and self.state.phase == Phase.LISTENING:
             self._arm_no_input()
 
     def _barge_in_allowed(self) -> bool:
@@ -387,14 +400,14 @@ class Conversation:
     def _listen(self) -> None:
         """The bot has answered: wait for speech or keys, as the bot asked."""
         self._cancel_timer("filler", "giveup")
-        self.state.phase = "listening"
+        self.state.phase = Phase.LISTENING
         listening = Listening(self.state.expect, self.state.menu)
         self._collector = DigitCollector(listening.digits)
         self._emit(listening)
         self._arm_no_input()
 
     def _arm_no_input(self) -> None:
-        if not self.audio.live or self.state.phase != "listening":
+        if not self.audio.live or self.state.phase != Phase.LISTENING:
             return
         if self.audio.reports_playback:
             if not self._playing:
@@ -421,7 +434,7 @@ class Conversation:
     async def _on_audio(self, data: bytes) -> None:
         for key in self._dtmf.feed(data) if self._dtmf else ():
             await self._on_key(key.key)
-        if self.state.phase != "listening" or self._collector.started or not self._speech_expected:
+        if self.state.phase != Phase.LISTENING or self._collector.started or not self._speech_expected:
             return  # keys only; and while the caller types, the tones' tails are not speech
         step = self._endpointer.feed(data)
         if step.started:
@@ -452,7 +465,7 @@ class Conversation:
 
     async def _on_utterance(self, pcm: Pcm) -> None:
         """A whole recording (request/response doors): keys if it holds tones, else speech."""
-        if self.state.phase != "listening":
+        if self.state.phase != Phase.LISTENING:
             return
         pool, call = self.services.recognizer_pool, self.call.user_id
         try:  # both are CPU work (a minute of audio: most of a second), so they run in the recognizer's pool
@@ -473,11 +486,11 @@ class Conversation:
         """A whole keypad entry: the keys, then the end of the entry if they did not finish it."""
         for key in keys:
             await self._on_key(key)
-        if self._collector.started and self.state.phase == "listening":
+        if self._collector.started and self.state.phase == Phase.LISTENING:
             await self._on_digits(self._collector.timeout())
 
     async def _on_key(self, key: str) -> None:
-        if self.state.phase != "listening":
+        if self.state.phase != Phase.LISTENING:
             return
         if self._speaking:
             if not self._barge_in_allowed():
@@ -504,7 +517,7 @@ class Conversation:
         self._ask_bot(text, InputMeta("dtmf", keys=entry.keys))
 
     async def _on_heard(self, text: str, confidence: float | None) -> None:
-        if self.state.phase != "listening":
+        if self.state.phase != Phase.LISTENING:
             return
         text = text.strip()
         if not text or (confidence is not None and confidence < self.settings.min_confidence):
@@ -534,7 +547,7 @@ class Conversation:
         if self._closed:
             return
         self._closed = True
-        self.state.phase = "closed"
+        self.state.phase = Phase.CLOSED
         self.state.closed_reason = reason
         self._cancel_bot()
         self._cancel_timer(*list(self._timers))

@@ -7,13 +7,14 @@ from typing import Protocol
 
 from adapter.calls.info import CallInfo
 from adapter.calls.keypad import ExpectedInput
+from adapter.calls.phase import Phase
 from adapter.calls.replies import Menu
 
 
 @dataclass(slots=True)
 class CallState:
     call: CallInfo
-    phase: str = "starting"  # starting, bot, listening, closed
+    phase: Phase = Phase.STARTING
     menu: Menu | None = None
     expect: ExpectedInput | None = None
     last_prompt: str = ""

@@ -1,7 +1,7 @@
 """Digit collection as the bot asked: counts, ranges, finish key, timeout."""
 
-from adapter.calls.keypad import DigitSpec
-from adapter.conversation.digits import DigitCollector, Digits
+from adapter.calls.keypad import Digits, DigitSpec, entry_ended_by, finish_key
+from adapter.conversation.digits import DigitCollector
 
 
 def press_all(collector: DigitCollector, keys: str) -> list[Digits]:
@@ -44,3 +44,11 @@ def test_timeout_returns_what_was_typed():
 
 def test_a_menu_choice_is_one_key():
     assert press_all(DigitCollector(DigitSpec(num=1)), "2") == [Digits("2", "2", True)]
+
+
+def test_the_door_side_rules_match_the_collector():
+    """Twilio's <Gather> is sized by the same rules the conversation collects with."""
+    assert finish_key(DigitSpec()) == "#" and finish_key(DigitSpec(finish_on_key="")) == ""
+    assert entry_ended_by(DigitSpec(num=1), "3") == Digits("3", "3", True)
+    assert entry_ended_by(DigitSpec(min=4), "1") is None
+    assert entry_ended_by(DigitSpec(min=4), "#") == Digits("", "#", False)

@@ -38,8 +38,7 @@ from aiohttp import web
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
 from adapter.calls.events import Listening, Transfer
-from adapter.calls.keypad import DTMF_KEYS, DigitSpec
-from adapter.conversation.digits import DigitCollector
+from adapter.calls.keypad import DTMF_KEYS, entry_ended_by, finish_key, most_digits
 from adapter.doors.rest_calls import TurnResult
 
 GATHER_PATH = "/twilio/gather"
@@ -76,10 +75,6 @@ class Actions:
         return f"{self.base}{path}?{urlencode({'t': self.answer, **query})}"
 
 
-def _count(spec: DigitSpec) -> int | None:
-    return spec.num or spec.max
-
-
 def _play(verb: VoiceResponse | Gather, audio_url: str | None) -> None:
     if audio_url is not None:
         verb.play(audio_url)
@@ -91,8 +86,8 @@ def _listen(response: VoiceResponse, listening: Listening, audio_url: str | None
     keys_only = listening.expect is not None and not listening.expect.speech
     if keys_only or twilio_speech:
         speech = {} if keys_only else {"speech_timeout": "auto", "hints": _hints(listening)}
-        gather = response.gather(input="dtmf" if keys_only else "dtmf speech", num_digits=_count(spec),
-                                 finish_on_key=DigitCollector(spec).finish_key, timeout=timeouts.no_input,
+        gather = response.gather(input="dtmf" if keys_only else "dtmf speech", num_digits=most_digits(spec),
+                                 finish_on_key=finish_key(spec), timeout=timeouts.no_input,
                                  action=actions.url(GATHER_PATH), action_on_empty_result=True, **speech)
         _play(gather, audio_url)
         return
@@ -138,18 +133,17 @@ def reply(result: TurnResult, audio_url: str | None, actions: Actions, timeouts:
 
 def first_key_ends_entry(listening: Listening, key: str) -> bool:
     """Whether one key is a whole entry (a menu choice, a one-key entry, the finish key)."""
-    return DigitCollector(listening.digits).press(key) is not None
+    return entry_ended_by(listening.digits, key) is not None
 
 
 def rest_of_entry(listening: Listening, keys: str, actions: Actions, timeouts: Timeouts) -> VoiceResponse:
     """A silent `<Gather>` for the rest of an entry whose first `keys` came while listening for speech;
     the empty result too goes to `/twilio/gather`, which hands the keys to the conversation."""
     spec = listening.digits
-    collector = DigitCollector(spec)
-    count = _count(spec)
+    count = most_digits(spec)
     response = VoiceResponse()
     response.gather(input="dtmf", num_digits=None if count is None else count - len(keys),
-                    finish_on_key=collector.finish_key, timeout=timeouts.inter_digit,
+                    finish_on_key=finish_key(spec), timeout=timeouts.inter_digit,
                     action=actions.url(GATHER_PATH, keys=keys), action_on_empty_result=True)
     return response
 
