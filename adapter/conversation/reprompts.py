@@ -1,0 +1,45 @@
+"""The re-prompt policy: when the caller says nothing or nothing usable, say the prompt again or
+apologise, and say goodbye after too many tries."""
+
+from __future__ import annotations
+
+from adapter.calls.phase import Phase
+from adapter.conversation.core import CallCore
+from adapter.conversation.timers import NO_INPUT
+
+
+class Reprompts:
+    def __init__(self, core: CallCore) -> None:
+        self._core = core
+
+    def arm_no_input(self) -> None:
+        """Live calls only: the caller's time to answer runs from the end of the prompts."""
+        core = self._core
+        if not core.audio.live or core.state.phase != Phase.LISTENING:
+            return
+        quiet_in = core.playout.until_quiet()
+        if quiet_in is not None:  # None: the door reports the end of the prompts, which arms it again
+            core.timers.set(NO_INPUT, quiet_in + core.settings.no_input_s)
+
+    async def no_input(self) -> None:
+        """Silence: say the last prompt again, or goodbye after too many."""
+        core, s = self._core, self._core.settings
+        core.state.no_input += 1
+        if core.state.no_input > s.max_no_input:
+            await core.hang_up_with(s.phrases.no_input_goodbye, "no input")
+            return
+        await core.playout.speak(core.state.last_prompt or s.phrases.no_match)
+        if core.audio.live:
+            self.arm_no_input()
+        else:  # a request/response door's turn ends with the re-prompt
+            core.listen()
+
+    async def no_match(self) -> None:
+        """Nothing usable heard or typed: apologise and listen again, or goodbye after too many."""
+        core, s = self._core, self._core.settings
+        core.state.no_match += 1
+        if core.state.no_match > s.max_no_match:
+            await core.hang_up_with(s.phrases.no_match_goodbye, "no match")
+            return
+        await core.playout.speak(s.phrases.no_match)
+        core.listen()
