@@ -14,6 +14,7 @@ from adapter.audio.limits import AudioLimits
 from adapter.config_reader import ConfigError, Reader, Secret, load_mapping
 from adapter.conversation.settings import ConversationSettings
 from adapter.doors.twilio.settings import TwilioSettings
+from adapter.doors.vonage.settings import VonageSettings
 from adapter.kore.settings import KoreSettings
 from adapter.service_settings import ServiceSettings
 from adapter.speech.settings import AsrSettings, TtsSettings
@@ -30,6 +31,7 @@ class Settings:
     conversation: ConversationSettings = field(default_factory=ConversationSettings)
     service: ServiceSettings = field(default_factory=ServiceSettings)
     twilio: TwilioSettings = field(default_factory=TwilioSettings)
+    vonage: VonageSettings = field(default_factory=VonageSettings)
 
     @classmethod
     def load(cls, config_file: str | os.PathLike[str] | None = None,
@@ -37,4 +39,5 @@ class Settings:
         r = Reader(load_mapping(config_file, environ))
         return cls(asr=AsrSettings.read(r), limits=AudioLimits.read(r), tts=TtsSettings.read(r),
                    kore=KoreSettings.read(r), conversation=ConversationSettings.read(r),
-                   service=ServiceSettings.read(r), twilio=TwilioSettings.read(r))
+                   service=ServiceSettings.read(r), twilio=TwilioSettings.read(r),
+                   vonage=VonageSettings.read(r))
