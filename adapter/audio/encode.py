@@ -60,6 +60,8 @@ FORMATS: dict[str, OutputFormat] = {f.name: f for f in (
     OutputFormat("mp3", None, "audio/mpeg", "mp3", encode_mp3, rates=_MP3_RATES),
     # raw little-endian samples at 16 kHz, as browsers and kiosks play them (the stream door's L16)
     OutputFormat("slin16k", 16000, "audio/slin;rate=16000", "raw", lambda p: p.data),
+    # the same at 8 kHz: Asterisk AudioSocket's 0x10 audio
+    OutputFormat("slin8k", 8000, "audio/slin;rate=8000", "raw", lambda p: p.data),
 )}
 
 # Which output formats answer a media type, by the input format it names; the first wins.

@@ -23,6 +23,7 @@ EXPECTED = {
     "l16": (22050, "audio/L16;rate=22050", "l16", True),
     "mp3": (22050, "audio/mpeg", "mp3", False),
     "slin16k": (16000, "audio/slin;rate=16000", "raw", True),
+    "slin8k": (8000, "audio/slin;rate=8000", "raw", True),
 }
 
 
@@ -109,7 +110,7 @@ def test_unknown_format_name_is_unsupported():
         encode_audio(Pcm.silence(0.1, 8000), "ogg")
     assert str(e.value) == (
         "unknown output format 'ogg'; choose one of wav16k, wav8k, ulaw8k, alaw8k, "
-        "wav-ulaw8k, wav-alaw8k, l16, mp3, slin16k")
+        "wav-ulaw8k, wav-alaw8k, l16, mp3, slin16k, slin8k")
 
 
 @pytest.mark.parametrize("content_type, name, rate", [
