@@ -30,6 +30,7 @@ from adapter.config import ConfigError, Settings
 from adapter.conversation.services import Services
 from adapter.conversation.store import MemoryStore
 from adapter.doors import console, kiosk_stream, rest
+from adapter.doors.pacer import add_pacer
 from adapter.doors.twilio import media as twilio_media
 from adapter.doors.twilio import voice as twilio_voice
 from adapter.doors.twilio.settings import TWILIO
@@ -347,6 +348,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi)
+    add_pacer(app)
     rest.add_routes(app)
     kiosk_stream.add_routes(app)
     console.add_routes(app)

@@ -36,7 +36,6 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from adapter.api_errors import ApiError
 from adapter.app_state import TTS
 from adapter.audio import g711
-from adapter.call_registry import TooManyCalls
 from adapter.calls.events import (
     AudioIn,
     BotFailed,
@@ -56,7 +55,8 @@ from adapter.calls.events import (
 from adapter.calls.info import CallInfo
 from adapter.conversation.call import Conversation
 from adapter.conversation.services import AudioSpec
-from adapter.doors.live_call import open_conversation, serve
+from adapter.doors.live_call import serve
+from adapter.doors.open_call import TooManyCalls, open_call
 from adapter.doors.rest import (
     bot_error,
     expect_json,
@@ -219,7 +219,7 @@ class KioskStream:
             return
         fmt = start.format
         try:
-            conversation = open_conversation(
+            conversation = open_call(
                 self._app, CallInfo.new(DOOR, start.caller, start.called),
                 AudioSpec(in_rate=fmt.rate, out_format=fmt.out_format, live=True, reports_playback=True))
         except TooManyCalls as exc:
@@ -227,7 +227,7 @@ class KioskStream:
             await self._ws.close()
             return
         self._call_id = conversation.call.user_id
-        await serve(self._app, conversation, self._ws, self._feed(conversation, fmt), self._play)
+        await serve(self._app, conversation, self._feed(conversation, fmt), self._play, self._ws.close)
 
     async def _wait_for_start(self) -> Start | None:
         """The `start` message; a socket that sends none in START_TIMEOUT_S is closed (1008)."""

@@ -1,50 +1,44 @@
-"""A live call behind a WebSocket door: its conversation opened and registered, its events pumped out
-while the socket is read, and the hang-up when either side ends.
+"""A live call over any stream (WebSocket, TCP, UDP/RTP): the door's transport read into the
+conversation while its output events are played out, and the hang-up whichever side ends first.
 
-The kiosk stream and Twilio Media Streams doors differ only in their wire; this is what they share.
+How a streaming door uses it, once `open_call` has given it the conversation:
+
+    await serve(app, conversation, feed=self._feed(conversation), play=self._play, close=self._close)
+
+- `feed`: reads the transport into the conversation (`conversation.send(...)`) and returns when the caller
+  has gone (the transport closed, a hang-up message, a protocol error the door has answered);
+- `play(event)`: puts one output event on the wire (a `Play` usually through a PacedStream);
+- `close()`: closes the transport when the conversation ends first (the bot hung up or transferred); it
+  must make `feed` return.
+The call is hung up (`SESSION_CLOSURE` to the bot) exactly once whichever side ends, and every output
+event is counted in the app's metrics.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from adapter.app_state import CALLS, CONVERSATION, METRICS, SERVICES
+from adapter.app_state import METRICS
 from adapter.calls.events import OutputEvent
-from adapter.calls.info import CallInfo
 from adapter.conversation.call import Conversation
-from adapter.conversation.services import AudioSpec
-from adapter.stage_timing import StageTimes, timed_services
 
 
-def open_conversation(app: web.Application, call: CallInfo, audio: AudioSpec) -> Conversation:
-    """The call's conversation, timed into the app's metrics, started (the bot's welcome) and registered.
-
-    Raises:
-        TooManyCalls: the service is at KORE_VOICE_MAX_CALLS.
-    """
-    times = StageTimes(app[METRICS].observe)
-    conversation = Conversation(call, timed_services(app[SERVICES], times), audio, app[CONVERSATION])
-    app[CALLS].start(conversation)
-    return conversation
-
-
-async def serve(app: web.Application, conversation: Conversation, ws: web.WebSocketResponse,
-                feed: Coroutine[Any, Any, None], play: Callable[[OutputEvent], Awaitable[None]]) -> None:
-    """Run the call: `feed` reads the socket into the conversation while every output event goes to
-    `play`. When the conversation ends (the bot hung up) the socket is closed, which ends `feed`;
-    when `feed` ends (the caller went), the call is hung up (`SESSION_CLOSURE`) before this returns.
-    """
+async def serve(app: web.Application, conversation: Conversation, feed: Awaitable[None],
+                play: Callable[[OutputEvent], Awaitable[None]], close: Callable[[], Awaitable[object]]) -> None:
+    """Run the call until both sides are done: `feed` has returned and the conversation has ended."""
     metrics = app[METRICS]
+    door = conversation.call.door
 
     async def pump() -> None:
-        async for event in conversation.events():
-            metrics.saw(conversation.call.door, event)
-            await play(event)
-        await ws.close()
+        try:
+            async for event in conversation.events():
+                metrics.saw(door, event)
+                await play(event)
+        finally:  # the conversation is over (or `play` broke): the transport goes too, which ends `feed`
+            await close()
 
     pumping = asyncio.create_task(pump(), name=f"events of {conversation.call.user_id}")
     try:

@@ -9,7 +9,6 @@ reply in any output format; `DELETE /v1/calls/{id}` hangs up. Statuses: adapter/
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import re
 import secrets
@@ -22,22 +21,22 @@ from urllib.parse import parse_qsl, quote
 from aiohttp import BodyPartReader, MultipartReader, web
 
 from adapter.api_errors import ApiError
-from adapter.app_state import CALLS, CLOCK, CONVERSATION, LIMITS, METRICS, SERVICE, SERVICES, TTS
+from adapter.app_state import CLOCK, LIMITS, METRICS, SERVICE, TTS
 from adapter.audio.decode import decode_audio, parse_content_type, sniff
 from adapter.audio.encode import FORMATS, OutputFormat, format_for_content_type
 from adapter.audio.errors import AudioTooLarge
 from adapter.audio.limits import AudioLimits
 from adapter.audio.pcm import Pcm
-from adapter.call_registry import TooManyCalls
 from adapter.calls.events import BotFailed, KeysIn, Transfer, UtteranceIn
 from adapter.calls.info import CallInfo
 from adapter.calls.keypad import DTMF_KEYS, MAX_DIGITS, ExpectedInput
+from adapter.calls.phase import Phase
 from adapter.calls.replies import Menu
-from adapter.conversation.call import Conversation
 from adapter.conversation.services import AudioSpec
+from adapter.doors.open_call import TooManyCalls, open_call
 from adapter.doors.rest_calls import DOOR, ReplyAudio, RestCall, RestCalls, TurnResult
 from adapter.json_body import JsonBodyError, load_json
-from adapter.stage_timing import StageTimes, timed_services
+from adapter.stage_timing import StageTimes
 
 log = logging.getLogger(__name__)
 
@@ -221,20 +220,14 @@ async def create_call(request: web.Request) -> web.Response:
     if request.content_type != "application/json":
         raise ApiError(415, "unsupported_media", 'send the new call as application/json {"from", "to"}')
     new = parse_new_call(json_object(await request.read()), spoken_language(app[TTS].voice))
-    metrics = request.app[METRICS]
-    times = StageTimes(metrics.observe)
-    # The filler ("one moment") is for live lines: a REST caller hears nothing until the answer anyway.
-    conversation_settings = dataclasses.replace(
-        app[CONVERSATION], filler_after_s=app[CONVERSATION].bot_giveup_s + 1)
-    conversation = Conversation(CallInfo.new(DOOR, new.caller, new.called),
-                                timed_services(request.app[SERVICES], times), REST_AUDIO, conversation_settings)
-    call = RestCall(conversation, times, metrics, request.app[CLOCK], app[SERVICE].turns_per_minute,
-                    app[SERVICE].call_idle_s)
+    times = StageTimes(app[METRICS].observe)
     try:
-        request.app[CALLS].start(conversation)
+        conversation = open_call(app, CallInfo.new(DOOR, new.caller, new.called), REST_AUDIO, times)
     except TooManyCalls as exc:
         raise ApiError(503, "busy", str(exc), {"Retry-After": "5"}) from None
-    request.app[REST_CALLS].add(call)
+    call = RestCall(conversation, times, app[METRICS], app[CLOCK], app[SERVICE].turns_per_minute,
+                    app[SERVICE].call_idle_s)
+    app[REST_CALLS].add(call)
     try:
         result = await call.collect()
         if result.failed is not None:
@@ -314,7 +307,7 @@ async def post_turn(request: web.Request) -> web.Response:
     with call.turn():
         call.times.take()  # whatever was measured between turns is not this turn's
         entry = await read_entry(request, request.app[LIMITS], call.times)
-        if call.conversation.state.phase != "listening":
+        if call.conversation.phase != Phase.LISTENING:
             raise ApiError(429, "turn_in_progress", "the call is not waiting for the caller yet",
                            {"Retry-After": "1"})
         call.conversation.send(KeysIn(entry) if isinstance(entry, str) else UtteranceIn(entry))

@@ -20,12 +20,8 @@ from typing import Any, Self
 
 import aiohttp
 
-from adapter.doors.twilio.media_messages import (
-    FRAME_BYTES,
-    FRAME_S,
-    MEDIA_FORMAT,
-    ULAW_SILENCE,
-)
+from adapter.doors.pacer import FRAME_S, ULAW_8K
+from adapter.doors.twilio.media_messages import MEDIA_FORMAT
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,10 +118,10 @@ class MediaPeer:
         while True:
             if not pending and self._speech:
                 pending = self._speech[0].ulaw
-            frame, pending = pending[:FRAME_BYTES], pending[FRAME_BYTES:]
+            frame, pending = pending[:ULAW_8K.frame_bytes], pending[ULAW_8K.frame_bytes:]
             chunk += 1
             media = {"track": "inbound", "chunk": str(chunk), "timestamp": str(round((chunk - 1) * FRAME_S * 1000)),
-                     "payload": base64.b64encode(frame.ljust(FRAME_BYTES, ULAW_SILENCE)).decode()}
+                     "payload": base64.b64encode(frame.ljust(ULAW_8K.frame_bytes, ULAW_8K.silence)).decode()}
             try:
                 await self.send({"event": "media", "streamSid": self.stream_sid, "media": media})
             except ConnectionResetError:

@@ -18,6 +18,7 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from simulated_bot import SimulatedBot, simulated_bot
 
 from adapter.api_errors import ApiError
 from adapter.app_state import CALLS, SERVICES
@@ -32,9 +33,6 @@ from adapter.doors.kiosk_stream import (
     parse_start,
     parse_text,
 )
-from adapter.kore.simulator.app import Simulator
-from adapter.kore.simulator.config import SimulatorConfig, generate_secret
-from adapter.kore.simulator.embedded import serving
 
 from .conftest import API_KEY, door_settings, run, running
 
@@ -97,19 +95,14 @@ def test_audio_frames_become_pcm():
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def simulator() -> AsyncIterator[tuple[Simulator, str]]:
-    sim = Simulator(SimulatorConfig(client_secret=generate_secret()))
-    async with serving(sim) as url:
-        yield sim, url
+async def simulator() -> AsyncIterator[SimulatedBot]:
+    async with simulated_bot() as bot:
+        yield bot
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def service(simulator) -> AsyncIterator[TestClient]:
-    sim, url = simulator
-    config = sim.config
-    settings = door_settings(KORE_WEBHOOK_URL=f"{url}/chatbot/v2/webhook/{config.bot_id}",
-                             KORE_CLIENT_ID=config.client_id, KORE_CLIENT_SECRET=config.client_secret.reveal(),
-                             KORE_VOICE_API_KEY=API_KEY)
+    settings = door_settings(**simulator.env(), KORE_VOICE_API_KEY=API_KEY)
     async with running(settings) as client:
         yield client
 
@@ -311,31 +304,25 @@ async def test_the_stream_needs_the_api_key(service):
     await ws.close()
 
 
-def closures(sim: Simulator, call_id: str) -> int:
-    return sum(1 for r in sim.requests if isinstance(r.body, dict) and r.body.get("from", {}).get("id") == call_id
-               and r.body.get("message", {}).get("val") == "SESSION_CLOSURE")
-
-
 @module_loop
 async def test_stop_and_closing_the_socket_each_end_the_call_once(service, simulator):
-    sim, _ = simulator
     kiosk = await call(service, "l16")
     stopped = (await kiosk.event())["id"]
     await kiosk.until("listening")
     await kiosk.ws.send_json({"type": "stop"})
     while (await kiosk.event())["type"] != "closed":
         pass
-    assert closures(sim, stopped) == 1
+    assert simulator.closures(stopped) == 1
 
     kiosk = await call(service, "ulaw")
     closed = (await kiosk.event())["id"]
     await kiosk.until("listening")
     await kiosk.ws.close()
     for _ in range(200):  # the hang-up runs after the socket's close handshake
-        if closures(sim, closed):
+        if simulator.closures(closed):
             break
         await asyncio.sleep(0.05)
-    assert closures(sim, closed) == 1
+    assert simulator.closures(closed) == 1
 
 
 @module_loop

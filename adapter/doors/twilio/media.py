@@ -5,10 +5,10 @@
   (stream_token.py; specs/telephony.md §2.8: Twilio does not sign the socket).
 - `GET /twilio/media`: Twilio's stream (§2.2-2.4). `start` must bring a valid, unused token for its
   `callSid` and μ-law 8 kHz audio, or the socket closes before any conversation starts. Then caller
-  audio, keys, echoed marks and `stop` become conversation events; prompts go back as paced 20 ms
-  `media` frames and a `mark` each (playout.py), `clear` on barge-in. A message that breaks the
-  protocol closes this stream (1003/1008/1009, reason logged) and hangs up its call; other calls go on.
-  An event we do not know (Twilio adds events) or a key we do not know is logged once per kind and
+  audio, keys, echoed marks and `stop` become conversation events; prompts go back as 20 ms `media`
+  frames paced by the shared pacer (adapter/doors/pacer.py) and a `mark` each, `clear` on barge-in. A
+  message that breaks the protocol closes this stream (1003/1008/1009, reason logged) and hangs up its
+  call; other calls go on. An event we do not know (Twilio adds events) or a key we do not know is logged once per kind and
   passed over. A socket without `start` within HANDSHAKE_TIMEOUT_S is closed, whatever else it sends.
 - `POST /twilio/after-stream` (the `<Connect action>`): once we close the socket after a goodbye,
   Twilio asks what next: `<Dial>` for a transfer, `<Hangup/>` otherwise, an apology at the call limit.
@@ -17,23 +17,23 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 
 from aiohttp import WSCloseCode, WSMsgType, web
 from twilio.twiml.voice_response import VoiceResponse
 
 from adapter.api_errors import ApiError
-from adapter.app_state import CALLS, CONVERSATION, SERVICE
+from adapter.app_state import CALLS, CLOCK, CONVERSATION, SERVICE
 from adapter.audio import g711
-from adapter.call_registry import TooManyCalls
+from adapter.calls.clock import Clock
 from adapter.calls.events import AudioIn, Clear, HangUp, KeyIn, OutputEvent, Play, PlaybackDone, Transfer
 from adapter.calls.info import CallInfo
 from adapter.conversation.call import Conversation
 from adapter.conversation.services import AudioSpec
-from adapter.doors.live_call import open_conversation, serve
+from adapter.doors.live_call import serve
+from adapter.doors.open_call import TooManyCalls, open_call
+from adapter.doors.pacer import PACER, ULAW_8K, PacedStream
 from adapter.doors.twilio.call_sid import call_sid, user_id
 from adapter.doors.twilio.media_messages import (
     MAX_MESSAGE_CHARS,
@@ -44,14 +44,16 @@ from adapter.doors.twilio.media_messages import (
     Start,
     Stop,
     StreamError,
+    clear_message,
+    mark_message,
+    media_message,
     parse_message,
+    prompt_of,
 )
-from adapter.doors.twilio.playout import Playout, Ticker
 from adapter.doors.twilio.settings import TWILIO
-from adapter.doors.twilio.signature import verified_params
+from adapter.doors.twilio.signature import base_url, verified_params
 from adapter.doors.twilio.stream_token import StreamTokenError, StreamTokens
 from adapter.doors.twilio.twiml import goodbye, hang_up, http_response, transfer
-from adapter.doors.twilio.voice import base_url
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +78,12 @@ AFTER_STREAM_KEEP_S = 600.0
 class AfterStream:
     """What each call's `<Connect action>` request gets once its stream has ended (default `<Hangup/>`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
         self._next: dict[str, tuple[float, VoiceResponse]] = {}
 
     def put(self, sid: str, response: VoiceResponse) -> None:
-        now = time.monotonic()
+        now = self._clock.now()
         self._next = {k: v for k, v in self._next.items() if v[0] > now}
         self._next[sid] = (now + AFTER_STREAM_KEEP_S, response)
 
@@ -90,7 +93,6 @@ class AfterStream:
 
 
 STREAM_TOKENS = web.AppKey("twilio_stream_tokens", StreamTokens)
-TICKER = web.AppKey("twilio_ticker", Ticker)
 AFTER_STREAM = web.AppKey("twilio_after_stream", AfterStream)
 
 
@@ -138,9 +140,15 @@ class MediaStream:
         except StreamError as exc:
             await self._close(exc)
             return
-        playout = Playout(self._ws, start.stream_sid, self._app[TICKER], self._request.transport)
-        await serve(self._app, conversation, self._ws, self._feed(conversation, playout),
-                    lambda event: self._play(event, playout))
+        sid, ws = start.stream_sid, self._ws
+        playout = PacedStream(
+            self._app[PACER], ULAW_8K, lambda frame: ws.send_str(media_message(sid, frame)),
+            lambda prompt: conversation.send(PlaybackDone(prompt)),
+            send_marker=lambda prompt: ws.send_str(mark_message(sid, prompt)),
+            send_clear=lambda: ws.send_str(clear_message(sid)), transport=self._request.transport,
+            name=f"twilio stream {sid}")
+        await serve(self._app, conversation, self._feed(conversation, playout),
+                    lambda event: self._play(event, playout), ws.close)
 
     async def _close(self, error: StreamError) -> None:
         log.warning("twilio stream %s (call %s): closing: %s", self._sid, self._call, error.reason)
@@ -198,13 +206,12 @@ class MediaStream:
         if self._app[CALLS].known(uid):
             raise StreamError(f"call {grant.call_sid} already had a conversation")
         try:
-            return open_conversation(self._app, CallInfo(uid, grant.caller or None, grant.called or None, DOOR),
-                                     STREAM_AUDIO)
+            return open_call(self._app, CallInfo(uid, grant.caller or None, grant.called or None, DOOR), STREAM_AUDIO)
         except TooManyCalls as exc:
             self._app[AFTER_STREAM].put(grant.call_sid, goodbye(self._app[CONVERSATION].phrases.unavailable))
             raise StreamError(str(exc), WSCloseCode.TRY_AGAIN_LATER) from None
 
-    async def _feed(self, conversation: Conversation, playout: Playout) -> None:
+    async def _feed(self, conversation: Conversation, playout: PacedStream) -> None:
         try:
             dead = StreamError(f"no message for {IDLE_TIMEOUT_S:g} s", WSCloseCode.GOING_AWAY)
             while (text := await self._receive(IDLE_TIMEOUT_S, dead)) is not None:
@@ -214,9 +221,8 @@ class MediaStream:
                     case Dtmf(digit):
                         conversation.send(KeyIn(digit))
                     case Mark(name):
-                        prompt = playout.echoed(name)
-                        if prompt is not None:
-                            conversation.send(PlaybackDone(prompt))
+                        if (prompt := prompt_of(name)) is not None:
+                            playout.echoed(prompt)
                     case Ignored() as ignored:
                         self._log_ignored(ignored)
                     case Stop():
@@ -226,7 +232,7 @@ class MediaStream:
         finally:
             playout.close()
 
-    async def _play(self, event: OutputEvent, playout: Playout) -> None:
+    async def _play(self, event: OutputEvent, playout: PacedStream) -> None:
         match event:
             case Play():
                 await playout.play(event.prompt_id, event.audio)
@@ -253,15 +259,6 @@ async def after_stream(request: web.Request) -> web.Response:
     return http_response(request.app[AFTER_STREAM].take(call_sid(params)))
 
 
-async def _ticking(app: web.Application) -> AsyncIterator[None]:
-    """The process's one pacing task for every stream's audio."""
-    task = asyncio.create_task(app[TICKER].run(), name="twilio playout")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-
-
 def add_routes(app: web.Application) -> None:
     """The media-streams routes, in that mode only (twiml mode has no socket to guard)."""
     twilio = app[TWILIO]
@@ -269,8 +266,6 @@ def add_routes(app: web.Application) -> None:
         return
     if twilio.auth_token is not None:
         app[STREAM_TOKENS] = StreamTokens(twilio.auth_token.reveal())
-    app[TICKER] = Ticker()
-    app[AFTER_STREAM] = AfterStream()
-    app.cleanup_ctx.append(_ticking)
+    app[AFTER_STREAM] = AfterStream(app[CLOCK])
     app.router.add_get(PATH, media)
     app.router.add_post(AFTER_STREAM_PATH, after_stream)

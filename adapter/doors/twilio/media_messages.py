@@ -23,10 +23,6 @@ from adapter.calls.keypad import DTMF_KEYS
 from adapter.doors.twilio.call_sid import call_sid
 from adapter.json_body import JsonBodyError, load_json
 
-#: 20 ms of μ-law at 8 kHz: what Twilio sends per `media` and what we send back
-FRAME_BYTES = 160
-FRAME_S = 0.02
-ULAW_SILENCE = b"\xff"
 #: Twilio sends 160 bytes; a second of audio in one message is no stream of theirs
 MAX_MEDIA_BYTES = 8000
 #: the longest text frame we read (a `start` with custom parameters is under 2 kB)
@@ -187,8 +183,9 @@ def media_message(stream_sid: str, frame: bytes) -> str:
     return _json({"event": "media", "streamSid": stream_sid, "media": {"payload": base64.b64encode(frame).decode()}})
 
 
-def mark_message(stream_sid: str, name: str) -> str:
-    return _json({"event": "mark", "streamSid": stream_sid, "mark": {"name": name}})
+def mark_message(stream_sid: str, prompt_id: int) -> str:
+    """The mark sent after prompt `prompt_id`'s audio."""
+    return _json({"event": "mark", "streamSid": stream_sid, "mark": {"name": mark_name(prompt_id)}})
 
 
 def clear_message(stream_sid: str) -> str:
@@ -205,9 +202,3 @@ def prompt_of(name: str) -> int | None:
     number = name.removeprefix(_MARK_PREFIX)
     ours = name.startswith(_MARK_PREFIX) and number.isascii() and number.isdigit() and len(number) < 10
     return int(number) if ours else None
-
-
-def frames(ulaw: bytes) -> list[bytes]:
-    """A prompt's μ-law as 20 ms frames, the last one padded with silence."""
-    return [ulaw[at:at + FRAME_BYTES].ljust(FRAME_BYTES, ULAW_SILENCE)
-            for at in range(0, len(ulaw), FRAME_BYTES)]

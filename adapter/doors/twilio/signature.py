@@ -23,7 +23,8 @@ from twilio.request_validator import (
 )
 
 from adapter.api_errors import ApiError
-from adapter.doors.twilio.settings import TwilioSettings
+from adapter.app_state import SERVICE
+from adapter.doors.twilio.settings import TWILIO, TwilioSettings
 from adapter.json_body import load_json
 
 # A voice webhook is a few hundred bytes of form; nothing Twilio sends us comes near this.
@@ -40,6 +41,12 @@ def signed_url(request: web.Request, public_url: str | None, trust_forwarded: bo
         scheme = request.headers.get("X-Forwarded-Proto", scheme).split(",")[0].strip() or scheme
         host = request.headers.get("X-Forwarded-Host", host).split(",")[0].strip() or host
     return f"{scheme}://{host}{request.raw_path}"
+
+
+def base_url(request: web.Request) -> str:
+    """The service as Twilio reaches it: KORE_VOICE_PUBLIC_URL, else the origin Twilio called."""
+    app = request.app
+    return signed_url(request, app[SERVICE].public_url, app[TWILIO].trust_forwarded).removesuffix(request.raw_path)
 
 
 def _signing_key(settings: TwilioSettings, settings_header: str | None) -> tuple[str, str]:

@@ -16,7 +16,6 @@ the latest answer, awaited if need be, and the caller's input never reaches the 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import re
 import secrets
@@ -27,19 +26,21 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from adapter.api_errors import ApiError
-from adapter.app_state import CALLS, CLOCK, CONVERSATION, LIMITS, METRICS, SERVICE, SERVICES
+from adapter.app_state import CALLS, CLOCK, CONVERSATION, LIMITS, METRICS, SERVICE
 from adapter.audio.decode import decode_audio
 from adapter.audio.encode import FORMATS
 from adapter.audio.errors import AudioError
-from adapter.call_registry import TooManyCalls
 from adapter.calls.events import InputEvent, KeysIn, Listening, NoInput, TextIn, UtteranceIn
 from adapter.calls.info import CallInfo
 from adapter.calls.keypad import DTMF_KEYS, MAX_DIGITS
+from adapter.calls.phase import Phase
 from adapter.conversation.call import Conversation
 from adapter.conversation.services import AudioSpec
+from adapter.doors.open_call import TooManyCalls, open_call
 from adapter.doors.rest_calls import RestCall, RestCalls, TurnResult
 from adapter.doors.twilio import twiml
 from adapter.doors.twilio.call_sid import call_sid, user_id
+from adapter.doors.twilio.media import connect_response
 from adapter.doors.twilio.recordings import (
     RecordingFetcher,
     RecordingNotStored,
@@ -48,9 +49,9 @@ from adapter.doors.twilio.recordings import (
     loggable,
 )
 from adapter.doors.twilio.settings import TWILIO
-from adapter.doors.twilio.signature import signed_url, verified_params
+from adapter.doors.twilio.signature import base_url, verified_params
 from adapter.service_settings import ServiceSettings
-from adapter.stage_timing import StageTimes, timed_services
+from adapter.stage_timing import StageTimes
 
 log = logging.getLogger(__name__)
 
@@ -160,13 +161,6 @@ def _call_gone() -> web.Response:
     return twiml.http_response(twiml.goodbye(CALL_GONE))
 
 
-def base_url(request: web.Request) -> str:
-    """The service as Twilio reaches it: KORE_VOICE_PUBLIC_URL, else the origin Twilio called."""
-    app = request.app
-    return signed_url(request, app[SERVICE].public_url, app[TWILIO].trust_forwarded).removesuffix(
-        request.raw_path)
-
-
 def timeouts(app: web.Application) -> twiml.Timeouts:
     c = app[CONVERSATION]
     return twiml.Timeouts.of(c.no_input_s, c.inter_digit_s, app[TWILIO].record_silence_s, app[LIMITS].max_seconds)
@@ -205,8 +199,8 @@ def _turn(request: web.Request, call: TwilioCall, heard: Callable[[], Awaitable[
         try:
             with call.turn():
                 event = await heard()
-                phase = call.conversation.state.phase
-                if phase not in ("listening", "closed"):
+                phase = call.conversation.phase
+                if phase not in (Phase.LISTENING, Phase.CLOSED):
                     raise ApiError(409, "not_listening", f"the call is not waiting for the caller ({phase})")
                 call.conversation.send(event)
                 result = await call.collect()
@@ -247,23 +241,17 @@ async def voice(request: web.Request) -> web.Response:
     params, call, _ = await _webhook(request)
     app = request.app
     if app[TWILIO].mode == "media-streams":
-        from adapter.doors.twilio.media import connect_response
-
         return twiml.http_response(connect_response(request, params))
     if call is not None:  # Twilio retried: never a second conversation for one CallSid
         return twiml.http_response(await call.latest())
     times = StageTimes(app[METRICS].observe)
-    # No "one moment" filler: Twilio plays nothing until the whole answer is there anyway.
-    conversation_settings = dataclasses.replace(
-        app[CONVERSATION], filler_after_s=app[CONVERSATION].bot_giveup_s + 1)
     info = CallInfo(user_id(call_sid(params)), params.get("From") or None, params.get("To") or None, DOOR)
-    conversation = Conversation(info, timed_services(app[SERVICES], times), TWILIO_AUDIO, conversation_settings)
-    call = TwilioCall(conversation, app[SERVICE], times, app)
     try:
-        app[CALLS].start(conversation)
+        conversation = open_call(app, info, TWILIO_AUDIO, times)
     except TooManyCalls as exc:
-        log.warning("call %s: declined as busy: %s", call.id, exc)
+        log.warning("call %s: declined as busy: %s", info.user_id, exc)
         return twiml.http_response(twiml.busy())
+    call = TwilioCall(conversation, app[SERVICE], times, app)
     app[TWILIO_CALLS].add(call, audio_key(call.token))
     return await _respond(call, None, _welcome(request, call))
 

@@ -24,10 +24,12 @@ import pytest
 import pytest_asyncio
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestClient, make_mocked_request
+from simulated_bot import SimulatedBot, simulated_bot
 from twilio.twiml.voice_response import VoiceResponse
 
 from adapter.app_state import CALLS, CONVERSATION
 from adapter.audio import g711
+from adapter.doors.pacer import FRAME_S, LEAD_S, ULAW_8K
 from adapter.doors.twilio import media as twilio_media
 from adapter.doors.twilio.call_sid import user_id
 from adapter.doors.twilio.media import (
@@ -35,16 +37,10 @@ from adapter.doors.twilio.media import (
     STREAM_TOKENS,
     connect_response,
 )
-from adapter.doors.twilio.media_messages import FRAME_S, frames
-from adapter.doors.twilio.media_peer import Arrival, MediaPeer
-from adapter.doors.twilio.playout import LEAD_S
 from adapter.doors.twilio.stream_token import StreamTokens
 from adapter.doors.twilio.twiml import dial, goodbye, hang_up
-from adapter.kore.simulator.app import Simulator
-from adapter.kore.simulator.config import SimulatorConfig, generate_secret
-from adapter.kore.simulator.embedded import serving
-from adapter.kore.simulator.script import parse_script
 from adapter.server import SYNTHESIZER, create_app
+from adapter.testing.twilio_media import Arrival, MediaPeer
 
 from ..conftest import run, running
 from .conftest import (
@@ -84,19 +80,14 @@ MAX_GAP_S = 0.25  # a stall, not jitter: the 40 ms goal is bench/capacity.py's, 
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def simulator() -> AsyncIterator[Simulator]:
-    sim = Simulator(SimulatorConfig(client_secret=generate_secret()), parse_script(BOT, "test line"))
-    async with serving(sim) as url:
-        sim.url = url  # type: ignore[attr-defined]
-        yield sim
+async def simulator() -> AsyncIterator[SimulatedBot]:
+    async with simulated_bot(BOT) as bot:
+        yield bot
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def service(simulator) -> AsyncIterator[TestClient]:
-    config = simulator.config
-    settings = twilio_settings(KORE_WEBHOOK_URL=f"{simulator.url}/chatbot/v2/webhook/{config.bot_id}",
-                               KORE_CLIENT_ID=config.client_id, KORE_CLIENT_SECRET=config.client_secret.reveal(),
-                               **MEDIA_MODE)
+    settings = twilio_settings(**simulator.env(), **MEDIA_MODE)
     async with running(settings) as client:
         yield client
 
@@ -137,7 +128,7 @@ async def call(service: TestClient, sid: str | None = None, **peer: Any) -> Medi
 
 async def rendered(service: TestClient, text: str) -> bytes:
     """A prompt as the service renders it for Twilio, in whole 20 ms frames."""
-    return b"".join(frames(await service.app[SYNTHESIZER].render(text, "ulaw8k")))
+    return b"".join(ULAW_8K.frames(await service.app[SYNTHESIZER].render(text, "ulaw8k")))
 
 
 def audio(arrivals: list[Arrival]) -> bytes:
@@ -154,16 +145,6 @@ def assert_paced(arrivals: list[Arrival]) -> None:
     typical = statistics.median(offsets)
     ahead = max(typical - offset for offset in offsets) / FRAME_S
     assert ahead <= LEAD + 2, f"a burst {ahead:.1f} frames ahead of real time"
-
-
-def closures(sim: Simulator, uid: str) -> int:
-    return sum(1 for r in sim.requests if isinstance(r.body, dict) and r.body.get("from", {}).get("id") == uid
-               and r.body.get("message", {}).get("val") == "SESSION_CLOSURE")
-
-
-def texts_from(sim: Simulator, uid: str) -> list[str]:
-    return [r.body["message"]["val"] for r in sim.requests if isinstance(r.body, dict)
-            and r.body.get("from", {}).get("id") == uid and r.body.get("message", {}).get("type") == "text"]
 
 
 # --- whole calls ------------------------------------------------------------------------------------------
@@ -193,11 +174,10 @@ async def test_a_caller_hears_the_welcome_answers_by_voice_and_hangs_up(service,
     assert (peer.close_code, peer.problems) == (1000, [])
     assert peer.kinds() == ["media"] * len(welcome) + ["mark"] + ["media"] * len(reply) + ["mark"]
     uid = user_id(peer.call_sid)
-    assert texts_from(simulator, uid) == ["balance"]
-    assert closures(simulator, uid) == 1
+    assert simulator.texts_from(uid) == ["balance"]
+    assert simulator.closures(uid) == 1
     assert service.app[CALLS].get(uid) is None
-    first = next(r.body for r in simulator.requests if isinstance(r.body, dict)
-                 and r.body.get("from", {}).get("id") == uid)
+    first = simulator.bodies(uid)[0]
     assert (first["customData"]["ani"], first["customData"]["dnis"]) == (CALLER, CALLED)
 
 
@@ -214,7 +194,7 @@ async def test_a_key_over_the_welcome_clears_it_and_the_reply_follows(service, s
     assert "mark" not in peer.kinds()[:clear]  # the welcome's mark was still ours to send: dropped
     [(mark, reply)] = peer.prompts()
     assert mark == "prompt-2" and audio(reply) == await rendered(service, BALANCE)
-    assert texts_from(simulator, user_id(peer.call_sid)) == ["balance"]
+    assert simulator.texts_from(user_id(peer.call_sid)) == ["balance"]
     assert peer.problems == []
 
 
@@ -250,7 +230,7 @@ async def test_when_the_bot_hangs_up_the_stream_closes_after_the_goodbye_and_twi
     [(mark, bye)] = peer.prompts()
     assert mark == "prompt-2" and audio(bye) == await rendered(service, "Bye.")
     assert peer.echoed == ["prompt-2"] and peer.close_code == 1000
-    assert closures(simulator, user_id(peer.call_sid)) == 1
+    assert simulator.closures(user_id(peer.call_sid)) == 1
     resp = await TwilioPeer(service).post("/twilio/after-stream", call_params(peer.call_sid))
     assert await resp.text() == str(hang_up())
 
@@ -279,8 +259,7 @@ async def test_a_stream_without_a_good_token_closes_before_any_conversation(serv
                 await refused.until(lambda p: p.closed, 10)
             assert (refused.close_code, refused.close_reason, refused.timeline) == (1008, reason, []), reason
             if sid != used_sid:
-                assert not [r for r in simulator.requests if isinstance(r.body, dict)
-                            and r.body.get("from", {}).get("id") == user_id(sid)]
+                assert not simulator.bodies(user_id(sid))
         await healthy.dtmf("1")  # the call that had its token goes on
         await healthy.until(lambda p: p.marks == ["prompt-2"], 20)
     assert healthy.problems == []
@@ -318,7 +297,7 @@ async def test_a_malformed_message_closes_its_stream_and_hangs_up_its_call_only(
             # the hang-up runs after the close handshake: judge the call once its task has ended
             # (start() hands back the running call's task; the registry lets go of it as that task ends)
             await asyncio.wait_for(asyncio.shield(conversation.start()), 20)
-            assert closures(simulator, uid) == 1 and service.app[CALLS].get(uid) is None
+            assert simulator.closures(uid) == 1 and service.app[CALLS].get(uid) is None
 
         await healthy.dtmf("1")
         await healthy.until(lambda p: p.marks == ["prompt-2"], 20)
@@ -336,7 +315,7 @@ async def test_unknown_events_and_keys_are_ignored_and_logged_once(service, simu
                 await peer.send({"event": "dtmf", "streamSid": peer.stream_sid, "dtmf": {"digit": "A"}})
             await peer.dtmf("1")
             await peer.until(lambda p: p.marks == ["prompt-2"], 20)
-    assert peer.problems == [] and texts_from(simulator, user_id(peer.call_sid)) == ["balance"]
+    assert peer.problems == [] and simulator.texts_from(user_id(peer.call_sid)) == ["balance"]
     ignored = [r.getMessage() for r in caplog.records if "ignoring" in r.getMessage()]
     assert len(ignored) == 2, ignored
     assert "ignoring event 'dance'" in ignored[0] and "ignoring dtmf digit: dtmf digit 'A'" in ignored[1]
@@ -381,10 +360,10 @@ async def test_a_silent_stream_is_dead_and_its_call_is_hung_up(service, simulato
         pass  # the welcome
     assert (msg.data, msg.extra) == (1001, "no message for 0.5 s")
     for _ in range(100):
-        if closures(simulator, user_id(sid)):
+        if simulator.closures(user_id(sid)):
             break
         await asyncio.sleep(0.02)
-    assert closures(simulator, user_id(sid)) == 1
+    assert simulator.closures(user_id(sid)) == 1
 
 
 @module_loop

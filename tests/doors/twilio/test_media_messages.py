@@ -10,7 +10,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from adapter.doors.twilio.media_messages import (
-    FRAME_BYTES,
     MAX_MEDIA_BYTES,
     Connected,
     Dtmf,
@@ -22,7 +21,6 @@ from adapter.doors.twilio.media_messages import (
     Stop,
     StreamError,
     clear_message,
-    frames,
     mark_message,
     mark_name,
     media_message,
@@ -141,10 +139,10 @@ def test_any_text_is_a_message_or_a_protocol_error(frame: str, stream: str | Non
 def test_our_messages_are_the_json_twilio_takes():
     assert json.loads(media_message(SID, b"\xff\x7f")) == {"event": "media", "streamSid": SID,
                                                            "media": {"payload": "/38="}}
-    assert json.loads(mark_message(SID, "prompt-1")) == {"event": "mark", "streamSid": SID,
+    assert json.loads(mark_message(SID, 1)) == {"event": "mark", "streamSid": SID,
                                                          "mark": {"name": "prompt-1"}}
     assert json.loads(clear_message(SID)) == {"event": "clear", "streamSid": SID}
-    assert len(json.loads(media_message(SID, bytes(FRAME_BYTES)))["media"]["payload"]) == 216
+    assert len(json.loads(media_message(SID, bytes(160)))["media"]["payload"]) == 216  # 20 ms of μ-law
 
 
 def test_marks_name_prompts_and_only_ours_map_back():
@@ -153,9 +151,3 @@ def test_marks_name_prompts_and_only_ours_map_back():
     for other in ("prompt-", "prompt-x", "prompt-٣", "greeting", "prompt-99999999999"):
         assert prompt_of(other) is None
 
-
-def test_a_prompt_is_cut_into_20_ms_frames_padded_with_silence():
-    cut = frames(bytes(range(256)) + bytes(100))
-    assert [len(f) for f in cut] == [160, 160, 160]
-    assert b"".join(cut) == bytes(range(256)) + bytes(100) + b"\xff" * 124
-    assert frames(b"") == []
