@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from adapter.audio.limits import AudioLimits
 from adapter.config_reader import ConfigError, Reader, Secret, load_mapping
 from adapter.conversation.settings import ConversationSettings
+from adapter.doors.audiosocket.settings import AudioSocketSettings
 from adapter.doors.twilio.settings import TwilioSettings
 from adapter.doors.vonage.settings import VonageSettings
 from adapter.kore.settings import KoreSettings
@@ -32,6 +33,7 @@ class Settings:
     service: ServiceSettings = field(default_factory=ServiceSettings)
     twilio: TwilioSettings = field(default_factory=TwilioSettings)
     vonage: VonageSettings = field(default_factory=VonageSettings)
+    audiosocket: AudioSocketSettings = field(default_factory=AudioSocketSettings)
 
     @classmethod
     def load(cls, config_file: str | os.PathLike[str] | None = None,
@@ -40,4 +42,4 @@ class Settings:
         return cls(asr=AsrSettings.read(r), limits=AudioLimits.read(r), tts=TtsSettings.read(r),
                    kore=KoreSettings.read(r), conversation=ConversationSettings.read(r),
                    service=ServiceSettings.read(r), twilio=TwilioSettings.read(r),
-                   vonage=VonageSettings.read(r))
+                   vonage=VonageSettings.read(r), audiosocket=AudioSocketSettings.read(r))
