@@ -1,0 +1,119 @@
+"""The service with its SIP door on 127.0.0.1 (port 0), the stub Kore.ai bot, and real SIP peers:
+a raw UDP socket for hand-made messages, and sipp scenarios."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+from aiohttp.test_utils import TestServer
+
+from adapter.doors.sip.listener import USER_AGENT, add_sip
+from adapter.doors.sip.message import Response, parse
+from adapter.doors.sip.settings import SIP, SipSettings, networks, port_range
+from adapter.doors.sip.uas import UserAgent
+from adapter.server import create_app
+from tests.doors.conftest import stub_kore, stub_settings
+
+SCENARIOS = Path(__file__).parent / "scenarios"
+SIPP_PCAPS = Path("/usr/share/sip-tester")
+
+
+@dataclass
+class SipService:
+    agent: UserAgent
+    requests: list[dict[str, Any]]  # what the stub bot received
+
+    @property
+    def port(self) -> int:
+        return self.agent.address[1]
+
+
+@asynccontextmanager
+async def sip_service(allow: str = "127.0.0.0/8", rtp_ports: str = "21000-21199",
+                      **env: str) -> AsyncIterator[SipService]:
+    """The whole service with a SIP door on 127.0.0.1, answering through the stub bot."""
+    requests: list[dict[str, Any]] = []
+    async with stub_kore(requests) as url:
+        app = create_app(stub_settings(url, **env))
+        app[SIP] = SipSettings(port=0, host="127.0.0.1", rtp_ports=port_range("ports", rtp_ports),
+                               allow=networks("allow", allow))
+        add_sip(app)
+        async with TestServer(app) as server:
+            yield SipService(server.app[USER_AGENT], requests)
+
+
+class UdpPeer(asyncio.DatagramProtocol):
+    """A raw SIP peer on a UDP socket: send bytes, read what comes back."""
+
+    def __init__(self) -> None:
+        self.received: asyncio.Queue[bytes] = asyncio.Queue()
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)  # 3.11's selector transport is not a subclass
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.received.put_nowait(data)
+
+    @property
+    def port(self) -> int:
+        assert self.transport is not None
+        return self.transport.get_extra_info("sockname")[1]
+
+    def send(self, data: bytes, port: int) -> None:
+        assert self.transport is not None
+        self.transport.sendto(data, ("127.0.0.1", port))
+
+    async def response(self, timeout: float = 5.0) -> Response:
+        message = parse(await asyncio.wait_for(self.received.get(), timeout))
+        assert isinstance(message, Response)
+        return message
+
+    async def final(self, timeout: float = 10.0) -> Response:
+        while (answer := await self.response(timeout)).status < 200:
+            pass
+        return answer
+
+
+@asynccontextmanager
+async def udp_peer() -> AsyncIterator[UdpPeer]:
+    transport, peer = await asyncio.get_running_loop().create_datagram_endpoint(
+        UdpPeer, local_addr=("127.0.0.1", 0))
+    try:
+        yield peer
+    finally:
+        transport.close()
+
+
+def request(method: str, peer_port: int, body: str = "", call_id: str = "c1", branch: str = "z9hG4bK-1",
+            to_tag: str = "", cseq: int = 1, extra: str = "", content_type: str = "application/sdp") -> bytes:
+    """A SIP request from the raw peer on `peer_port`."""
+    to = "<sip:bot@127.0.0.1>" + (f";tag={to_tag}" if to_tag else "")
+    head = (f"{method} sip:+15559870000@127.0.0.1 SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:{peer_port};branch={branch}\r\n"
+            f"From: <sip:+15551230000@127.0.0.1>;tag=peer\r\nTo: {to}\r\nCall-ID: {call_id}\r\n"
+            f"CSeq: {cseq} {method}\r\nContact: <sip:caller@127.0.0.1:{peer_port}>\r\nMax-Forwards: 70\r\n{extra}")
+    if body:
+        head += f"Content-Type: {content_type}\r\n"
+    return (head + f"Content-Length: {len(body.encode())}\r\n\r\n" + body).encode()
+
+
+def sdp_offer(formats: str = "0 101", port: int = 40000) -> str:
+    return ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+            f"m=audio {port} RTP/AVP {formats}\r\na=rtpmap:101 telephone-event/8000\r\n")
+
+
+async def sipp(port: int, *args: str, cwd: Path | None = None,
+               timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
+    """Run sipp against the door (off the event loop) and return its result; exit 0 = every call passed."""
+    cmd = ["sipp", f"127.0.0.1:{port}", "-i", "127.0.0.1", "-p", "0", "-m", "1", "-nostdin", "-timeout",
+           f"{timeout:g}s", "-timeout_error", *args]
+    process = await asyncio.create_subprocess_exec(*cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = await process.communicate()
+    return subprocess.CompletedProcess(cmd, process.returncode or 0, out, err)
