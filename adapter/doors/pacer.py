@@ -190,8 +190,8 @@ class PacedStream:
 
     async def wait_played(self, timeout: float) -> bool:
         """Until every queued prompt has been sent and played (False: `timeout` passed first)."""
-        if self._played.is_set():
-            return True
+        if self._played.is_set() or timeout <= 0:
+            return self._played.is_set()
         expired = asyncio.Event()
         timer = self._pacer.clock.call_later(timeout, expired.set)
         waits = {asyncio.ensure_future(self._played.wait()), asyncio.ensure_future(expired.wait())}
