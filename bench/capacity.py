@@ -24,8 +24,8 @@ p95 <= 0.8 s at 1 call, <= 1.5 s at 10, <= 3 s at 20; no reply lost; no gap over
 
 Baseline in the same run: the bare engine (faster-whisper or PocketSphinx called directly, one utterance
 at a time, nothing else running) on the same utterances; a reply cannot come sooner than the 500 ms
-end-of-speech silence plus one decode. Pacing alone (one shared ticker against a task per call) is
-measured with `--pacing`.
+end-of-speech silence plus one decode. Pacing alone (one shared pacer, adapter/doors/pacer.py, against a
+task per call) is measured with `--pacing`.
 """
 
 from __future__ import annotations
@@ -55,8 +55,9 @@ from twilio.request_validator import RequestValidator
 from adapter.audio import g711
 from adapter.audio.pcm import Pcm
 from adapter.audio.resample import resample
-from adapter.doors.twilio.media_peer import MediaPeer
-from adapter.doors.twilio.playout import Playout, Ticker
+from adapter.calls.clock import SystemClock
+from adapter.doors.pacer import ULAW_8K, PacedStream, Pacer
+from adapter.doors.twilio.media_messages import mark_message, media_message
 from adapter.kore.simulator.app import Simulator
 from adapter.kore.simulator.config import SimulatorConfig, generate_secret
 from adapter.kore.simulator.embedded import serving
@@ -65,6 +66,7 @@ from adapter.speech.engines import whisper_model_path
 from adapter.speech.settings import AsrSettings
 from adapter.speech.sphinx_engine import PocketSphinxRecognizer
 from adapter.speech.whisper_engine import WhisperRecognizer
+from adapter.testing.twilio_media import MediaPeer
 
 KORE_VOICE = Path(sys.executable).with_name("kore-voice")
 AUTH_TOKEN = "bench-twilio-auth-token"
@@ -365,17 +367,19 @@ def bare_engine(scenario: Scenario, speech: dict[tuple[int, int], bytes]) -> lis
 async def pacing_alone(streams: int, shared: bool, seconds: float = 3.0) -> tuple[float, float, float]:
     """`streams` sockets on loopback each sent `seconds` of audio by the playout: max gap, p99 gap (s), and
     this process's CPU seconds per second (server and clients together, the same for both arrangements)."""
-    shared_ticker = Ticker()
-    tickers: list[Ticker] = []
+    shared_ticker = Pacer(SystemClock())
 
     async def handler(request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(compress=False)
         await ws.prepare(request)
-        ticker = shared_ticker if shared else Ticker()
+        ticker = shared_ticker if shared else Pacer(SystemClock())
         if not shared:
-            tickers.append(ticker)
             tasks.append(asyncio.create_task(ticker.run()))
-        await Playout(ws, "MZ" + "0" * 32, ticker, request.transport).play(1, b"\xff" * round(seconds * 8000))
+        sid = "MZ" + "0" * 32
+        stream = PacedStream(ticker, ULAW_8K, lambda frame: ws.send_str(media_message(sid, frame)), lambda _: None,
+                             send_marker=lambda prompt: ws.send_str(mark_message(sid, prompt)),
+                             transport=request.transport)
+        await stream.play(1, b"\xff" * round(seconds * 8000))
         async for _ in ws:
             pass
         return ws
