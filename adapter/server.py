@@ -34,6 +34,7 @@ from adapter.doors.pacer import add_pacer
 from adapter.doors.twilio import media as twilio_media
 from adapter.doors.twilio import voice as twilio_voice
 from adapter.doors.twilio.settings import TWILIO
+from adapter.doors.vonage import webhooks as vonage
 from adapter.json_log import JsonAccessLogger, logged_path, redact
 from adapter.kore.callbacks import ReplyRouter, add_callback_routes
 from adapter.kore.client import KoreClient
@@ -354,6 +355,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     console.add_routes(app)
     twilio_voice.add_routes(app)
     twilio_media.add_routes(app)
+    vonage.add_routes(app, settings.vonage)
     if kore.mode == "async" and kore.callback_token is not None:
         version = kore.webhook.version if kore.webhook else (kore.version or "v2")
         add_callback_routes(app, ReplyRouter(app[CALLS], version=version), kore.callback_token)

@@ -8,12 +8,12 @@ RS256 with the application's private key, `application_id`, `iat`, `exp` and a f
 from __future__ import annotations
 
 import logging
-import time
 import uuid
-from collections.abc import Callable
 
 import aiohttp
 import jwt
+
+from adapter.calls.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -26,16 +26,16 @@ class CallControl:
     """Hangs calls up through the Voice API of one application."""
 
     def __init__(self, session: aiohttp.ClientSession, api_url: str, application_id: str, private_key: str,
-                 now: Callable[[], float] = time.time) -> None:
+                 clock: Clock) -> None:
         self._session = session
         self._api_url = api_url
         self._application_id = application_id
         self._private_key = private_key
-        self._now = now
+        self._clock = clock
 
     def token(self) -> str:
         """A fresh application JWT."""
-        iat = int(self._now())
+        iat = int(self._clock.time())
         claims = {"application_id": self._application_id, "iat": iat, "exp": iat + TOKEN_TTL_S,
                   "jti": str(uuid.uuid4())}
         return jwt.encode(claims, self._private_key, algorithm="RS256")

@@ -1,0 +1,297 @@
+"""Whole Vonage calls in-process: signed `/vonage/answer` gives the NCCO, then `VonageSocket` plays Vonage on
+the socket it names in real time (16 kHz L16 frames, notify echoed once played), `/vonage/event` ends
+calls, and the bot's hang-up reaches a local fake of the Voice API.
+
+The bot is the Kore.ai simulator with a short script; caller speech is espeak-ng (`en-us+f2`) as 16 kHz
+L16, recognised by PocketSphinx in the service's worker processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import statistics
+from collections.abc import AsyncIterator
+from typing import Any
+
+import jwt
+import pytest
+import pytest_asyncio
+from aiohttp import WSCloseCode
+from aiohttp.test_utils import TestClient
+from simulated_bot import SimulatedBot, simulated_bot
+
+from adapter.app_state import CALLS
+from adapter.doors.pacer import FRAME_S, LEAD_S, SLIN_16K
+from adapter.server import SYNTHESIZER
+from adapter.testing.vonage_peer import Arrival, VonageSocket, query_payload, signed_headers, status_event
+
+from ..conftest import running
+from .conftest import (
+    APPLICATION_ID,
+    CALLED,
+    CALLER,
+    SECRET,
+    VoiceApi,
+    answer,
+    event,
+    ncco_endpoint,
+    new_uuid,
+    voice_api,
+    vonage_settings,
+)
+
+module_loop = pytest.mark.asyncio(loop_scope="module")
+
+BOT = {
+    "name": "Test line",
+    "welcome": [{"menu": {"text": "Hello.", "options": [{"title": "Check balance", "payload": "balance"},
+                                                         {"title": "Goodbye", "payload": "bye"}]}}],
+    "fallback": [{"say": "Sorry?"}],
+    "intents": {
+        "balance": {"keywords": ["balance"], "steps": [{"say": "You have ten dollars."}]},
+        "bye": {"keywords": ["bye"], "steps": [{"voice": {"text": "Bye.", "action": "hangup"}}]},
+    },
+}
+WELCOME = "Hello. For Check balance, press 1. For Goodbye, press 2."
+BALANCE = "You have ten dollars."
+MAX_GAP_S = 0.25  # a stall, not jitter, on a busy 2-core box: the 40 ms goal is the benchmark's
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def simulator() -> AsyncIterator[SimulatedBot]:
+    async with simulated_bot(BOT) as bot:
+        yield bot
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def api() -> AsyncIterator[tuple[VoiceApi, str]]:
+    async with voice_api() as served:
+        yield served
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def service(simulator, api, key_file) -> AsyncIterator[TestClient]:
+    settings = vonage_settings(**simulator.env(), VONAGE_APPLICATION_ID=APPLICATION_ID,
+                               VONAGE_PRIVATE_KEY_FILE=str(key_file), VONAGE_API_URL=api[1])
+    async with running(settings) as client:
+        yield client
+
+
+async def call(service: TestClient, call_uuid: str | None = None) -> VonageSocket:
+    return VonageSocket(service.session, await ncco_endpoint(service, call_uuid or new_uuid()))
+
+
+async def rendered(service: TestClient, text: str) -> bytes:
+    """A prompt as the service renders it for Vonage, in whole 640-byte frames."""
+    return b"".join(SLIN_16K.frames(await service.app[SYNTHESIZER].render(text, "slin16k")))
+
+
+def audio(arrivals: list[Arrival]) -> bytes:
+    return b"".join(a.audio for a in arrivals)
+
+
+def assert_paced(arrivals: list[Arrival]) -> None:
+    """Real time as they arrive: no stall, and never more than the lead ahead of real time."""
+    gaps = [b.at - a.at for a, b in itertools.pairwise(arrivals)]
+    assert max(gaps) < MAX_GAP_S, f"a {max(gaps) * 1000:.0f} ms gap between frames"
+    offsets = [a.at - i * FRAME_S for i, a in enumerate(arrivals)]
+    typical = statistics.median(offsets)
+    ahead = max(typical - offset for offset in offsets) / FRAME_S
+    assert ahead <= round(LEAD_S / FRAME_S) + 2, f"a burst {ahead:.1f} frames ahead of real time"
+
+
+# --- the NCCO and the webhooks ------------------------------------------------------------------------
+
+
+@module_loop
+async def test_the_ncco_connects_the_call_to_our_socket_with_its_identity_and_a_token(service):
+    call_uuid = new_uuid()
+    resp = await answer(service, call_uuid)
+    assert resp.status == 200 and resp.content_type == "application/json"
+    [connect] = await resp.json()
+    assert connect["action"] == "connect"
+    [endpoint] = connect["endpoint"]
+    assert endpoint["type"] == "websocket"
+    assert endpoint["uri"] == "ws" + str(service.make_url("/vonage/ws")).removeprefix("http")
+    assert endpoint["content-type"] == "audio/l16;rate=16000"
+    headers = endpoint["headers"]
+    assert (headers["uuid"], headers["from"], headers["to"]) == (call_uuid, CALLER, CALLED)
+    assert len(headers["token"]) > 40
+    assert len(json.dumps(headers, separators=(",", ":"))) <= 512
+
+
+@module_loop
+async def test_the_answer_url_may_be_a_signed_post(service):
+    body = json.dumps({"uuid": new_uuid(), "from": CALLER, "to": CALLED, "conversation_uuid": "CON-1"}).encode()
+    resp = await service.post("/vonage/answer", data=body,
+                              headers={"Content-Type": "application/json", **signed_headers(SECRET, body)})
+    assert resp.status == 200
+    assert (await resp.json())[0]["endpoint"][0]["headers"]["from"] == CALLER
+
+
+@module_loop
+@pytest.mark.parametrize("signing", [
+    {"secret": "not-the-signature-secret-0123456789"},
+    {"payload_hash": "0" * 64},
+    {"iat": 1_000_000_000},
+])
+async def test_a_badly_signed_answer_is_401_in_one_json_line(service, signing):
+    secret = signing.pop("secret", SECRET)
+    resp = await answer(service, new_uuid(), secret, **signing)
+    assert resp.status == 401
+    text = await resp.text()
+    assert text.count("\n") == 0 and json.loads(text)["error"]["code"] == "bad_signature"
+    assert SECRET not in text
+
+
+@module_loop
+async def test_an_unsigned_webhook_is_401(service):
+    query = {"uuid": new_uuid(), "from": CALLER, "to": CALLED}
+    assert (await service.get("/vonage/answer", params=query)).status == 401
+    body = json.dumps(status_event(new_uuid(), "completed")).encode()
+    assert (await service.post("/vonage/event", data=body)).status == 401
+
+
+@module_loop
+async def test_a_query_altered_after_signing_is_401(service):
+    query = {"to": CALLED, "from": CALLER, "uuid": new_uuid()}
+    headers = signed_headers(SECRET, query_payload(query))
+    resp = await service.get("/vonage/answer", params={**query, "from": "15550000000"}, headers=headers)
+    assert resp.status == 401
+
+
+@module_loop
+@pytest.mark.parametrize("query", [{"uuid": "x"}, {"uuid": "../../etc"}, {"uuid": new_uuid(), "from": "1" * 65}])
+async def test_an_answer_without_a_usable_call_is_400(service, query):
+    resp = await service.get("/vonage/answer", params=query, headers=signed_headers(SECRET, query_payload(query)))
+    assert resp.status == 400
+    assert (await resp.json())["error"]["code"] == "bad_request"
+
+
+# --- whole calls -----------------------------------------------------------------------------------------
+
+
+@module_loop
+async def test_a_caller_hears_the_welcome_answers_by_voice_and_hangs_up(service, simulator, line_audio):
+    call_uuid = new_uuid()
+    async with await call(service, call_uuid) as peer:
+        peer.talk()
+        await peer.until(lambda p: p.echoed == [1], 30)
+        [(prompt, welcome)] = peer.prompts()
+        assert prompt == 1
+        assert audio(welcome) == await rendered(service, WELCOME)
+        assert_paced(welcome)
+
+        spoken = await peer.say(line_audio("check balance"))
+        await peer.until(lambda p: len(p.echoed) == 2, 30)
+        prompt, reply = peer.prompts()[1]
+        assert prompt == 2 and reply[0].at > spoken
+        assert audio(reply) == await rendered(service, BALANCE)
+        assert_paced(reply)
+
+        for _ in range(2):  # Vonage may send `completed` more than once: the call ends once
+            resp = await event(service, call_uuid, "completed")
+            assert resp.status == 204
+        await peer.until(lambda p: p.closed, 10)
+    assert peer.problems == []
+    uid = "vonage-" + call_uuid
+    assert simulator.texts_from(uid) == ["balance"]
+    assert simulator.closures(uid) == 1
+    first = simulator.bodies(uid)[0]
+    assert first["customData"]["ani"] == CALLER and first["from"]["id"] == uid
+    assert service.app[CALLS].get(uid) is None
+
+
+@module_loop
+async def test_a_key_over_the_welcome_clears_it_and_the_bot_hangs_up_through_the_voice_api(
+        service, simulator, api, key_file, rsa_key):
+    voice, _ = api
+    call_uuid = new_uuid()
+    async with await call(service, call_uuid) as peer:
+        peer.talk()
+        await peer.until(lambda p: len(p.timeline) > 10)
+        await peer.dtmf("2")
+        await peer.until(lambda p: p.closed, 30)
+    kinds = [a.kind for a in peer.timeline]
+    assert "clear" in kinds and kinds[-1] == "notify"
+    assert simulator.texts_from("vonage-" + call_uuid) == ["bye"]
+    [(hung_up, authorization, body)] = [r for r in voice.requests if r[0] == call_uuid]
+    assert body == {"action": "hangup"}
+    claims = jwt.decode(authorization.removeprefix("Bearer "), rsa_key.public_key(), algorithms=["RS256"])
+    assert claims["application_id"] == APPLICATION_ID and claims["exp"] > claims["iat"] and claims["jti"]
+    assert peer.close_code == WSCloseCode.OK
+
+
+@module_loop
+async def test_a_token_is_single_use_and_only_for_its_call(service, simulator):
+    endpoint = await ncco_endpoint(service, new_uuid())
+    async with VonageSocket(service.session, endpoint) as first:
+        await first.until(lambda p: len(p.timeline) > 0)
+        async with VonageSocket(service.session, endpoint) as again:
+            await again.until(lambda p: p.closed, 10)
+        assert again.close_code == WSCloseCode.POLICY_VIOLATION and "already used" in again.close_reason
+        assert not first.closed
+    other = await ncco_endpoint(service, new_uuid())
+    forged = {**other, "headers": {**other["headers"], "token": endpoint["headers"]["token"]}}
+    async with VonageSocket(service.session, forged) as wrong:
+        await wrong.until(lambda p: p.closed, 10)
+    assert wrong.close_code == WSCloseCode.POLICY_VIOLATION and "is for call" in wrong.close_reason
+    assert simulator.closures("vonage-" + other["headers"]["uuid"]) == 0
+
+
+def connected(endpoint: dict[str, Any], **changed: Any) -> dict[str, Any]:
+    return {"event": "websocket:connected", "content-type": endpoint["content-type"], **endpoint["headers"], **changed}
+
+
+@module_loop
+@pytest.mark.parametrize("bad,code,reason", [
+    ("frame", WSCloseCode.UNSUPPORTED_DATA, "an audio frame of 320 bytes"),
+    ("text", WSCloseCode.UNSUPPORTED_DATA, "not JSON"),
+    ("connected again", WSCloseCode.POLICY_VIOLATION, "a second websocket:connected"),
+])
+async def test_a_message_that_breaks_the_protocol_closes_its_socket_and_hangs_up_its_call_only(
+        service, simulator, bad, code, reason):
+    async with await call(service) as bystander:
+        bystander.talk()
+        async with await call(service) as peer:
+            await peer.until(lambda p: len(p.timeline) > 0)
+            assert peer.ws is not None
+            if bad == "frame":
+                await peer.ws.send_bytes(b"\0" * 320)
+            elif bad == "text":
+                await peer.ws.send_str("{not json")
+            else:
+                await peer.ws.send_str(json.dumps(connected(peer._endpoint)))
+            await peer.until(lambda p: p.closed, 10)
+        assert peer.close_code == code and reason in peer.close_reason
+        uid = "vonage-" + peer._endpoint["headers"]["uuid"]
+        await asyncio.wait_for(_until_closed(simulator, uid), 10)
+        await bystander.until(lambda p: p.echoed == [1], 30)  # the other call went on
+        assert not bystander.closed
+
+
+async def _until_closed(simulator: SimulatedBot, uid: str) -> None:
+    while simulator.closures(uid) != 1:
+        await asyncio.sleep(0.02)
+
+
+@module_loop
+@pytest.mark.parametrize("first,code", [
+    ("audio", WSCloseCode.POLICY_VIOLATION),
+    ({"content-type": "audio/l16;rate=8000"}, WSCloseCode.UNSUPPORTED_DATA),
+    ({"token": "forged.token"}, WSCloseCode.POLICY_VIOLATION),
+    ({"uuid": "no"}, WSCloseCode.POLICY_VIOLATION),
+])
+async def test_a_socket_that_starts_wrong_is_closed_before_any_conversation(service, first, code):
+    endpoint = await ncco_endpoint(service, new_uuid())
+    calls = len(service.app[CALLS])
+    async with service.session.ws_connect(endpoint["uri"]) as ws:
+        if first == "audio":
+            await ws.send_bytes(b"\0" * 640)
+        else:
+            await ws.send_str(json.dumps(connected(endpoint, **first)))
+        msg = await ws.receive(10)
+        assert ws.close_code == code, msg
+    assert len(service.app[CALLS]) == calls
