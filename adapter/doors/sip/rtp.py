@@ -116,6 +116,7 @@ class RtpPorts:
     is reused last (a late packet of the old call lands on a closed port, not on a new call)."""
 
     def __init__(self, ports: range, host: str = "0.0.0.0") -> None:
+        self.range = ports
         self.ports = [port for port in ports if port % 2 == 0]
         self.host = host
         self._turn = itertools.cycle(range(len(self.ports)))
@@ -133,8 +134,7 @@ class RtpPorts:
                 continue
             sock.setblocking(False)
             return sock
-        first, last = (self.ports[0], self.ports[-1]) if self.ports else (0, 0)
-        raise RtpPortsExhausted(f"no free even RTP port in {first}-{last} on {self.host}")
+        raise RtpPortsExhausted(f"no free even RTP port in {self.range.start}-{self.range.stop - 1} on {self.host}")
 
 
 class RtpSession(asyncio.DatagramProtocol):
