@@ -322,3 +322,15 @@ async def test_a_second_connection_with_a_live_uuid_is_refused(service, caplog):
                 await second.until(lambda p: p.closed, 10)
         assert second.audio() == [] and not first.closed
     assert f"call {first.call} is already connected" in caplog.text
+
+
+@module_loop
+async def test_an_error_frame_from_asterisk_ends_the_call(service, bot, caplog):
+    with caplog.at_level(logging.INFO, logger="adapter.doors.audiosocket.door"):
+        async with asterisk(service) as peer:
+            await peer.until(lambda p: len(p.audio()) > 0, 20)
+            await peer.send(encode(Kind.ERROR, b"\x02"))
+            await peer.until(lambda p: p.closed, 10)
+    assert peer.hung_up and (await ended(service, peer.call))["action"] is None
+    assert bot.closures(user_id(bot, peer.call)) == 1
+    assert "Asterisk reports an error: 0x02 (frame forwarding error)" in caplog.text

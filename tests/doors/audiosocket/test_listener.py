@@ -75,3 +75,12 @@ async def test_a_peer_silent_for_the_stall_limit_is_closed(caplog):
     assert len(closed) == 2, caplog.text
     assert any(str(stalled.call) in line for line in closed)
     assert mute.hung_up and stalled.hung_up
+
+
+async def test_the_channel_drivers_slin16_is_taken_when_enabled():
+    settings = door_settings(KORE_VOICE_AUDIOSOCKET_PORT="0", KORE_VOICE_AUDIOSOCKET_RATE="16000")
+    async with running(settings) as client, AudioSocketPeer(*listener(client), rate=16000) as peer:
+        await peer.until(lambda p: len(p.audio()) > 5, 20)
+        await peer.hang_up()
+        await peer.until(lambda p: p.closed, 10)
+    assert peer.problems == [] and {(a.kind, len(a.payload)) for a in peer.audio()} == {(0x12, 640)}
