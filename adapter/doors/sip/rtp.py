@@ -123,7 +123,7 @@ class RtpPorts:
 
     def bind(self) -> socket.socket:
         """A non-blocking UDP socket on the next free even port; raises RtpPortsExhausted."""
-        family = socket.AF_INET6 if ipaddress.ip_address(self.host).version == 6 else socket.AF_INET
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET  # KORE_VOICE_SIP_HOST may be a name
         for _ in self.ports:
             port = self.ports[next(self._turn)]
             sock = socket.socket(family, socket.SOCK_DGRAM)

@@ -331,6 +331,13 @@ async def test_ports_are_even_ports_of_the_range_and_run_out_cleanly(peer: Peer,
     second.close()
 
 
+def test_ports_bind_on_a_host_name_or_an_ipv6_address() -> None:
+    port = free_even_port()
+    for host in ("localhost", "::1"):
+        with RtpPorts(range(port, port + 1), host).bind() as sock:
+            assert sock.getsockname()[1] == port
+
+
 async def test_close_frees_the_socket_and_stops_every_callback(
         session: RtpSession, peer: Peer, clock: ManualClock, heard: Heard) -> None:
     await deliver(peer, session, rtp(1))
