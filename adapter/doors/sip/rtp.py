@@ -185,7 +185,8 @@ class RtpSession(asyncio.DatagramProtocol):
         self._quiet_timer = self._clock.call_later(self._inactivity_s, self._check_quiet)
 
     def close(self) -> None:
-        """Close the socket and stop the timers; nothing is called back afterwards."""
+        """Stop the timers and close the socket (asyncio frees the port on the loop's next turn);
+        nothing is called back afterwards."""
         for timer in (self._tick_timer, self._quiet_timer):
             if timer is not None:
                 timer.cancel()
