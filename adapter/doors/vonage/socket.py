@@ -186,7 +186,7 @@ class VonageSocket:
                         stream.echoed(prompt)
                     case Ignored(kind) if kind not in self._ignored and len(self._ignored) < MAX_IGNORED_KINDS:
                         self._ignored.add(kind)
-                        log.info("vonage socket %s: ignoring %s (logged once)", self._uuid, kind)
+                        log.warning("vonage socket %s: ignoring %s (logged once)", self._uuid, kind)
         except SocketError as exc:
             await self._close(exc)
         finally:

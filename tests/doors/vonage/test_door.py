@@ -79,6 +79,12 @@ async def service(simulator, api, key_file) -> AsyncIterator[TestClient]:
         yield client
 
 
+@pytest.fixture(scope="module")
+def check_balance(line_audio) -> bytes:
+    """Made outside the event loop (espeak-ng and sox are child processes waited for)."""
+    return line_audio("check balance")
+
+
 async def call(service: TestClient, call_uuid: str | None = None) -> VonageSocket:
     return VonageSocket(service.session, await ncco_endpoint(service, call_uuid or new_uuid()))
 
@@ -174,7 +180,7 @@ async def test_an_answer_without_a_usable_call_is_400(service, query):
 
 
 @module_loop
-async def test_a_caller_hears_the_welcome_answers_by_voice_and_hangs_up(service, simulator, line_audio):
+async def test_a_caller_hears_the_welcome_answers_by_voice_and_hangs_up(service, simulator, check_balance):
     call_uuid = new_uuid()
     async with await call(service, call_uuid) as peer:
         peer.talk()
@@ -184,7 +190,7 @@ async def test_a_caller_hears_the_welcome_answers_by_voice_and_hangs_up(service,
         assert audio(welcome) == await rendered(service, WELCOME)
         assert_paced(welcome)
 
-        spoken = await peer.say(line_audio("check balance"))
+        spoken = await peer.say(check_balance)
         await peer.until(lambda p: len(p.echoed) == 2, 30)
         prompt, reply = peer.prompts()[1]
         assert prompt == 2 and reply[0].at > spoken
@@ -295,3 +301,70 @@ async def test_a_socket_that_starts_wrong_is_closed_before_any_conversation(serv
         msg = await ws.receive(10)
         assert ws.close_code == code, msg
     assert len(service.app[CALLS]) == calls
+
+
+@module_loop
+async def test_speech_over_the_welcome_barges_in_and_the_reply_follows(service, simulator, check_balance):
+    call_uuid = new_uuid()
+    async with await call(service, call_uuid) as peer:
+        peer.talk()
+        await peer.until(lambda p: len(p.timeline) > 10)
+        await peer.say(check_balance)
+        await peer.until(lambda p: 2 in p.echoed, 30)
+        kinds = [a.kind for a in peer.timeline]
+        assert kinds.index("clear") < kinds.index("notify")  # the welcome was cut before its notify
+        assert audio(peer.prompts()[-1][1]) == await rendered(service, BALANCE)
+    assert simulator.texts_from("vonage-" + call_uuid) == ["balance"]
+
+
+@module_loop
+async def test_status_events_that_do_not_end_the_call_leave_it_and_ended_or_unknown_calls_are_204(service):
+    call_uuid = new_uuid()
+    async with await call(service, call_uuid) as peer:
+        await peer.until(lambda p: len(p.timeline) > 0)
+        for status in ("started", "ringing", "answered", "some-new-status"):
+            assert (await event(service, call_uuid, status)).status == 204
+        assert not peer.closed and service.app[CALLS].get("vonage-" + call_uuid) is not None
+        assert (await event(service, call_uuid, "disconnected")).status == 204
+        await peer.until(lambda p: p.closed, 10)
+    assert (await event(service, new_uuid(), "completed")).status == 204
+
+
+@module_loop
+@pytest.mark.parametrize("body", [b"not json", b"[1]", json.dumps({"status": "completed", "uuid": "x"}).encode()])
+async def test_an_event_that_is_not_a_call_event_is_400(service, body):
+    resp = await service.post("/vonage/event", data=body, headers=signed_headers(SECRET, body))
+    assert resp.status == 400 and (await resp.json())["error"]["code"] == "bad_request"
+
+
+@module_loop
+async def test_unknown_socket_events_and_keys_are_ignored_and_logged_once(service, simulator, caplog):
+    call_uuid = new_uuid()
+    async with await call(service, call_uuid) as peer:
+        await peer.until(lambda p: len(p.timeline) > 0)
+        assert peer.ws is not None
+        for _ in range(3):
+            await peer.ws.send_str(json.dumps({"event": "websocket:media:update", "x": 1}))
+            await peer.dtmf("X")
+        await peer.dtmf("1")
+        await peer.until(lambda p: "clear" in [a.kind for a in p.timeline], 10)
+        assert not peer.closed
+    ignored = [r.getMessage() for r in caplog.records if "ignoring" in r.getMessage()]
+    assert len(ignored) == 2, ignored
+    assert simulator.texts_from("vonage-" + call_uuid) == ["balance"]
+
+
+@module_loop
+async def test_a_refused_rest_hang_up_is_logged_and_the_socket_closes_all_the_same(service, api, caplog):
+    voice, _ = api
+    voice.status = 401
+    try:
+        async with await call(service) as peer:
+            peer.talk()
+            await peer.until(lambda p: len(p.timeline) > 10)
+            await peer.dtmf("2")
+            await peer.until(lambda p: p.closed, 30)
+    finally:
+        voice.status = 204
+    assert peer.close_code == WSCloseCode.OK
+    assert any("hang-up was refused: HTTP 401" in r.getMessage() for r in caplog.records)
