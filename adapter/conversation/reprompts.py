@@ -3,6 +3,8 @@ apologise, and say goodbye after too many tries."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from adapter.calls.phase import Phase
 from adapter.conversation.core import CallCore
 from adapter.conversation.timers import NO_INPUT
@@ -21,12 +23,20 @@ class Reprompts:
         if quiet_in is not None:  # None: the door reports the end of the prompts, which arms it again
             core.timers.set(NO_INPUT, quiet_in + core.settings.no_input_s)
 
+    async def _too_many(self, kind: Literal["no_input", "no_match"], most: int, goodbye: str) -> bool:
+        """Count one more try of `kind` (the state's `no_input` or `no_match`); past `most`, say
+        `goodbye` and end the call."""
+        state = self._core.state
+        setattr(state, kind, getattr(state, kind) + 1)
+        if getattr(state, kind) <= most:
+            return False
+        await self._core.hang_up_with(goodbye, kind.replace("_", " "))
+        return True
+
     async def no_input(self) -> None:
         """Silence: say the last prompt again, or goodbye after too many."""
         core, s = self._core, self._core.settings
-        core.state.no_input += 1
-        if core.state.no_input > s.max_no_input:
-            await core.hang_up_with(s.phrases.no_input_goodbye, "no input")
+        if await self._too_many("no_input", s.max_no_input, s.phrases.no_input_goodbye):
             return
         await core.playout.speak(core.state.last_prompt or s.phrases.no_match)
         if core.audio.live:
@@ -37,9 +47,7 @@ class Reprompts:
     async def no_match(self) -> None:
         """Nothing usable heard or typed: apologise and listen again, or goodbye after too many."""
         core, s = self._core, self._core.settings
-        core.state.no_match += 1
-        if core.state.no_match > s.max_no_match:
-            await core.hang_up_with(s.phrases.no_match_goodbye, "no match")
+        if await self._too_many("no_match", s.max_no_match, s.phrases.no_match_goodbye):
             return
         await core.playout.speak(s.phrases.no_match)
         core.listen()

@@ -146,12 +146,12 @@ async def start_call(recognizer: Recognizer, synthesizer: Synthesizer):
         if isinstance(script, dict):
             script = parse_script(script)
         config = SimulatorConfig(client_secret=generate_secret())
-        simulator = Simulator(config, script, clock=clock.now, now=clock.time, sleep=clock.sleep)
+        simulator = Simulator(config, script, clock=clock)
         serve = serving(simulator)
         url = await serve.__aenter__()
         opened.append(serve)
         kore = KoreSettings().for_simulator(url, config.client_id, config.client_secret, config.bot_id)
-        client = KoreClient(kore, http, clock=clock.now, sleep=clock.sleep)
+        client = KoreClient(kore, http, clock)
         services = Services(recognizer, synthesizer, client, MemoryStore(), clock)
         if recognizer_pool is not None:
             services = dataclasses.replace(services, recognizer_pool=recognizer_pool)
@@ -168,3 +168,33 @@ async def start_call(recognizer: Recognizer, synthesizer: Synthesizer):
         else:
             await thing.__aexit__(None, None, None)
     await http.close()
+
+
+@pytest.fixture
+async def fast_call():
+    """`await fast_call(bot=dict(welcome=..., answers=...), heard=(...), audio=LIVE, durations=..., **settings)` -> a
+    fakes.Door whose welcome has been asked for: a scripted bot, a fake recognizer hearing `heard` in
+    turn, silent prompts, a manual clock; no process, no network, no real time."""
+    from .fakes import LIVE, Door, FakeRecognizer, FakeSynthesizer, InlinePool, ScriptedBot, conversation_of
+
+    doors: list[Any] = []
+
+    async def start(heard: tuple[str | Exception, ...] = (), audio: AudioSpec = LIVE, streaming: bool = False,
+                    bot: dict[str, Any] | None = None, durations: dict[str, float] | None = None,
+                    **settings: Any) -> Any:
+        clock = ManualClock()
+        scripted = ScriptedBot(clock, **(bot or {}))
+        recognizer = FakeRecognizer(*heard, whole_utterance=not streaming)
+        synthesizer, pool = FakeSynthesizer(), InlinePool()
+        synthesizer.durations.update(durations or {})
+        conversation = conversation_of(clock, scripted, recognizer, synthesizer, pool, audio,
+                                       ConversationSettings(**settings))
+        door = Door(conversation, scripted, recognizer, synthesizer, clock, pool)
+        doors.append(door)
+        conversation.start()
+        await door.settle()
+        return door
+
+    yield start
+    for door in doors:
+        await door.conversation.hang_up("test over")

@@ -53,3 +53,9 @@ class ManualClock:
     @property
     def pending(self) -> int:
         return sum(1 for *_, timer, _ in self._timers if not timer.cancelled)
+
+    @property
+    def next_deadline(self) -> float | None:
+        """When the next timer not cancelled is due; None when none is."""
+        due = [deadline for deadline, _, timer, _ in self._timers if not timer.cancelled]
+        return min(due) if due else None
