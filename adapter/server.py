@@ -13,7 +13,6 @@ import hmac
 import json
 import logging
 import os
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from importlib import resources
 from typing import Any
@@ -131,7 +130,7 @@ async def body_deadline(request: web.Request, handler: Handler) -> web.StreamRes
         if not request.content.is_eof():
             request.content.set_exception(BodyTimeout())
 
-    timer = asyncio.get_running_loop().call_later(timeout, expire)
+    timer = request.app[CLOCK].call_later(timeout, expire)
     try:
         return await handler(request)
     except BodyTimeout:
@@ -222,7 +221,7 @@ async def _bot(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     kore = settings.kore
     if kore.webhook is not None:
-        app[BOT] = KoreClient(kore, app[HTTP])
+        app[BOT] = KoreClient(kore, app[HTTP], app[CLOCK])
         app[BOT_URL] = kore.webhook.base
         yield
         return
@@ -230,8 +229,8 @@ async def _bot(app: web.Application) -> AsyncIterator[None]:
     if kore.mode == "async" and kore.callback_token is not None:
         base = local_url(settings.service.host, settings.service.port)
         post_url = f"{base}/kore/callback/{kore.callback_token.reveal()}"
-    async with embedded_bot(kore, post_url=post_url) as embedded:
-        app[BOT] = KoreClient(embedded.settings, app[HTTP])
+    async with embedded_bot(kore, app[CLOCK], post_url=post_url) as embedded:
+        app[BOT] = KoreClient(embedded.settings, app[HTTP], app[CLOCK])
         app[BOT_URL] = embedded.url
         yield
 
@@ -266,7 +265,7 @@ async def _probe_bot(app: web.Application) -> str | None:
 
 class BotProbe:
     """The bot's reachability, asked of its host at most once per BOT_PROBE_TTL_S however often
-    readiness is polled (several probers, a dashboard), and once at a time."""
+    readiness is polled (several probers, a dashboard), and once at a time; the TTL runs on the app's clock."""
 
     def __init__(self, app: web.Application) -> None:
         self._app = app
@@ -274,7 +273,7 @@ class BotProbe:
         self._at = 0.0
 
     async def problem(self) -> str | None:
-        now = time.monotonic()
+        now = self._app[CLOCK].now()
         if self._last is None or (self._last.done() and now - self._at >= BOT_PROBE_TTL_S):
             self._at = now
             self._last = asyncio.create_task(_probe_bot(self._app))
@@ -358,5 +357,5 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     vonage.add_routes(app, settings.vonage)
     if kore.mode == "async" and kore.callback_token is not None:
         version = kore.webhook.version if kore.webhook else (kore.version or "v2")
-        add_callback_routes(app, ReplyRouter(app[CALLS], version=version), kore.callback_token)
+        add_callback_routes(app, ReplyRouter(app[CALLS], app[CLOCK], version=version), kore.callback_token)
     return app

@@ -95,8 +95,8 @@ async def run(n: int, engine: str) -> None:
     last_frame = next(i for i in range(0, len(tail) // FRAME)
                       if endpointer.feed(tail[i * FRAME:(i + 1) * FRAME]).ended)
     async with Synthesizer(TtsSettings()) as synth, aiohttp.ClientSession() as http, \
-            embedded_bot(KoreSettings(), script=ECHO_BOT) as bot:
-        services = Services(recognizer, synth, KoreClient(bot.settings, http), MemoryStore(), SystemClock())
+            embedded_bot(KoreSettings(), clock := SystemClock(), script=ECHO_BOT) as bot:
+        services = Services(recognizer, synth, KoreClient(bot.settings, http, clock), MemoryStore(), clock)
         end_ms, decode_ms, barge_ms = [], [], []
         for _ in range(n):
             call, events, welcome = await new_call(services)

@@ -19,6 +19,7 @@ import time
 import aiohttp
 from aiohttp import web
 
+from adapter.calls.clock import SystemClock
 from adapter.calls.info import CallInfo, InputMeta
 from adapter.config import Secret
 from adapter.kore.client import KoreClient
@@ -68,7 +69,7 @@ async def main(requests: int, rounds: int) -> None:
     bare: list[int] = []
     ours: list[int] = []
     async with aiohttp.ClientSession() as session:
-        client = KoreClient(settings, session)
+        client = KoreClient(settings, session, SystemClock())
 
         async def one_bare() -> None:
             async with session.post(url, data=bare_body, headers=bare_headers) as resp:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from adapter.calls.clock import SystemClock
 from adapter.config import Reader, load_mapping
 from adapter.kore.jwt_auth import TokenMinter
 from adapter.kore.settings import KoreSettings
@@ -17,5 +18,5 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     kore = KoreSettings.read(Reader(load_mapping(args.config)))
-    print(TokenMinter(kore).token(args.sub))
+    print(TokenMinter(kore, SystemClock()).token(args.sub))
     return 0

@@ -17,13 +17,13 @@ import hmac
 import json
 import logging
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from aiohttp import web
 
+from adapter.calls.clock import Clock
 from adapter.calls.replies import BotReply
 from adapter.config_reader import Secret
 from adapter.kore.errors import KoreBadResponse
@@ -86,9 +86,6 @@ class MemoryInbox:
         return queue.qsize() if queue else 0
 
 
-CallLater = Callable[[float, Callable[[], None]], Any]
-
-
 @dataclass
 class _Pending:
     messages: list[tuple[int, BotMessage]] = field(default_factory=list)
@@ -100,15 +97,15 @@ class ReplyRouter:
     """Drops duplicate messages, restores `createdOn` order, and hands replies to the inbox.
 
     Messages for one call are held for `reorder_window_s` so a POST that overtook an earlier one is
-    put back in order; `call_later` is injectable so tests fire the window themselves.
+    put back in order; the window is a timer on the app's clock, so tests close it by moving the clock.
     """
 
-    def __init__(self, inbox: CallInbox, *, version: Version = "v2", reorder_window_s: float = 0.15,
-                 call_later: CallLater | None = None) -> None:
+    def __init__(self, inbox: CallInbox, clock: Clock, *, version: Version = "v2",
+                 reorder_window_s: float = 0.15) -> None:
         self.inbox = inbox
         self.version = version
         self._window = reorder_window_s
-        self._call_later = call_later
+        self._clock = clock
         self._pending: dict[str, _Pending] = {}
         self._seen: dict[str, deque[str]] = {}
         self._arrivals = 0
@@ -132,8 +129,7 @@ class ReplyRouter:
         pending.end_of_task = pending.end_of_task or parsed.end_of_task
         if not pending.scheduled:
             pending.scheduled = True
-            call_later = self._call_later or asyncio.get_running_loop().call_later
-            call_later(self._window, lambda: self._flush(user_id))
+            self._clock.call_later(self._window, lambda: self._flush(user_id))
         return user_id
 
     def forget(self, user_id: str) -> None:

@@ -9,15 +9,14 @@ value must not turn retries into a flood. v2 `pollId`s are followed until done.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 
+from adapter.calls.clock import Clock
 from adapter.calls.info import CallInfo, InputMeta
 from adapter.calls.replies import BotReply
 from adapter.config_reader import ConfigError
@@ -42,7 +41,6 @@ RETRY_BASE_S = 0.25
 RETRY_MAX_S = 2.0
 RETRY_MAX_COUNT = 4
 
-Sleep = Callable[[float], Awaitable[None]]
 SPEECH = InputMeta()  # the default: recognized speech, confidence unknown
 
 
@@ -52,26 +50,25 @@ class KoreClient:
     Args:
         settings: a bot URL must be set (for the embedded simulator, `settings.for_simulator(...)`).
         session: the process's shared `aiohttp.ClientSession`; the client never closes it.
-        tokens: JWT minter (default: one built from `settings`).
-        clock, sleep: monotonic time and waiting, injectable so tests never wait for real.
+        clock: the app's clock: turn deadlines, retry backoff and poll delays run on it (a request's own
+            socket I/O is bounded by aiohttp in real time, with what is left of the deadline).
+        tokens: JWT minter (default: one built from `settings` on `clock`).
     """
 
-    def __init__(self, settings: KoreSettings, session: aiohttp.ClientSession, *,
-                 tokens: TokenMinter | None = None, clock: Callable[[], float] = time.monotonic,
-                 sleep: Sleep = asyncio.sleep) -> None:
+    def __init__(self, settings: KoreSettings, session: aiohttp.ClientSession, clock: Clock, *,
+                 tokens: TokenMinter | None = None) -> None:
         if settings.webhook is None:
             raise ConfigError("KORE_WEBHOOK_URL is not set: start the simulator and use "
                               "KoreSettings.for_simulator(...)")
         self._webhook = settings.webhook
         self._payloads = PayloadBuilder(settings.webhook.version, settings.bot_id)
-        self._tokens = tokens or TokenMinter(settings)
+        self._tokens = tokens or TokenMinter(settings, clock)
         self._async = settings.mode == "async"
         self._deadline_s = settings.turn_deadline_s
         self._welcome_text = settings.welcome_text
         self._max_answer_bytes = settings.max_answer_bytes
         self._session = session
         self._clock = clock
-        self._sleep = sleep
         self._live: set[str] = set()  # calls started or spoken to, not yet ended
 
     async def start_call(self, call: CallInfo) -> BotReply:
@@ -107,12 +104,12 @@ class KoreClient:
         body = self._payloads.closure(call)
         try:
             if body is not None:
-                await self._request("POST", self._webhook.url, call, body, self._clock() + self._deadline_s)
+                await self._request("POST", self._webhook.url, call, body, self._clock.now() + self._deadline_s)
         finally:
             self._tokens.forget(call.user_id)
 
     async def _exchange(self, call: CallInfo, body: dict[str, Any]) -> AsyncIterator[BotReply]:
-        deadline = self._clock() + self._deadline_s
+        deadline = self._clock.now() + self._deadline_s
         answer = await self._request("POST", self._webhook.url, call, body, deadline)
         if self._async:
             yield BotReply(pending=True)
@@ -131,10 +128,10 @@ class KoreClient:
                 return
             delay = next(delays, POLL_DELAYS_S[-1])
             try:
-                if self._clock() + delay >= deadline:
+                if self._clock.now() + delay >= deadline:
                     raise KoreTimeout(f"the bot was still working after the {self._deadline_s:g} s "
                                       "turn deadline")
-                await self._sleep(delay)
+                await self._clock.sleep(delay)
                 if call.user_id not in self._live:
                     return  # hung up: nobody is listening any more
                 poll_url = self._webhook.poll_url(answer.poll_id)
@@ -158,15 +155,15 @@ class KoreClient:
                 delay = min(RETRY_MAX_S, RETRY_BASE_S * 2 ** attempt)
                 if isinstance(exc, KoreRateLimited) and exc.retry_after is not None:
                     delay = max(RETRY_BASE_S, exc.retry_after)
-                if self._clock() + delay >= deadline:
+                if self._clock.now() + delay >= deadline:
                     raise
                 log.info("call %s: retrying in %.2f s: %s", call.user_id, delay, exc)
-                await self._sleep(delay)
+                await self._clock.sleep(delay)
                 attempt += 1
 
     async def _once(self, method: str, url: str, call: CallInfo, body: dict[str, Any] | None,
                     deadline: float) -> BotBody:
-        remaining = deadline - self._clock()
+        remaining = deadline - self._clock.now()
         if remaining <= 0:
             raise KoreTimeout(f"no answer within the {self._deadline_s:g} s turn deadline")
         headers = {"Authorization": f"bearer {self._tokens.token(call.user_id)}"}
@@ -189,7 +186,7 @@ class KoreClient:
         log.debug("call %s: %s %s -> %d", call.user_id, method, url, status)
         text = raw.decode("utf-8", "replace")
         if not 200 <= status < 300:
-            raise error_from_response(status, text, retry_after=retry_after)
+            raise error_from_response(status, text, retry_after=retry_after, now=self._clock.time())
         if not text.strip():
             return BotBody()  # v1 async acknowledgement: an empty 200
         try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -119,8 +118,9 @@ _HINTS = {
 }
 
 
-def error_from_response(status: int, body: str, *, retry_after: str | None = None) -> KoreError:
-    """The typed error for a non-2xx answer, using Kore's `{"errors":[{"msg","code"}],"_t"}` body if any."""
+def error_from_response(status: int, body: str, *, now: float, retry_after: str | None = None) -> KoreError:
+    """The typed error for a non-2xx answer, using Kore's `{"errors":[{"msg","code"}],"_t"}` body if any;
+    `now` is the clock's wall time, for a `Retry-After` given as a date."""
     msg, trace = _kore_message(body)
     text = f"{status} {msg}" if msg else f"HTTP {status}"
     hint = _HINTS.get(status)
@@ -130,7 +130,7 @@ def error_from_response(status: int, body: str, *, retry_after: str | None = Non
     if status == 412:
         return KoreAnonymousNotAllowed(reason, status=status, trace=trace)
     if status == 429:
-        return KoreRateLimited(reason, trace=trace, retry_after=retry_after_seconds(retry_after))
+        return KoreRateLimited(reason, trace=trace, retry_after=retry_after_seconds(retry_after, now))
     if status == 400 and msg and msg.lower() == "no data found":
         return KorePollExpired(f"{reason} (the poll id was already consumed)", status=status, trace=trace)
     if status == 400:
@@ -160,7 +160,7 @@ def _kore_message(body: str) -> tuple[str | None, str | None]:
     return None, trace
 
 
-def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+def retry_after_seconds(value: str | None, now: float) -> float | None:
     """`Retry-After` as seconds from now: delta-seconds or an HTTP date (RFC 9110 §10.2.3).
 
     None when absent or unreadable (`nan`, `1_0`, garbage): the caller uses its own backoff. Negative
@@ -176,4 +176,4 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
         return None
     if when.tzinfo is None:
         return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    return max(0.0, when.timestamp() - now)

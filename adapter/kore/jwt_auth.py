@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
 from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+from adapter.calls.clock import Clock
 from adapter.kore.settings import KoreSettings
 
 # `exp` must be ≤ 1 h after `iat` when `jti` is used (§2.1); stay well inside it.
@@ -22,15 +21,16 @@ MAX_CACHED_SUBJECTS = 4096
 
 
 class TokenMinter:
-    """Signs tokens for one app: one per `sub` cached until near expiry, or one per request with JTI."""
+    """Signs tokens for one app: one per `sub` cached until near expiry, or one per request with JTI.
+    `iat`/`exp` are the clock's wall time: Kore checks them against its own."""
 
-    def __init__(self, settings: KoreSettings, *, now: Callable[[], float] = time.time) -> None:
+    def __init__(self, settings: KoreSettings, clock: Clock) -> None:
         settings.check_credentials()
         self._app_id = settings.client_id or ""
         self._algorithm = settings.algorithm
         self._fresh_per_request = settings.enforce_jti
         self._key = _signing_key(settings)
-        self._now = now
+        self._clock = clock
         self._cache: OrderedDict[str, tuple[str, float]] = OrderedDict()
 
     def __repr__(self) -> str:
@@ -38,7 +38,7 @@ class TokenMinter:
 
     def _claims(self, sub: str) -> dict[str, Any]:
         """The claims of a new token for `sub` (the caller's `from.id`)."""
-        iat = int(self._now())
+        iat = int(self._clock.time())
         claims: dict[str, Any] = {"appId": self._app_id, "iss": self._app_id, "sub": sub,
                                   "iat": iat, "exp": iat + TOKEN_LIFETIME_S}
         if self._fresh_per_request:
@@ -50,7 +50,7 @@ class TokenMinter:
         if self._fresh_per_request:
             return self._sign(self._claims(sub))
         cached = self._cache.get(sub)
-        if cached and cached[1] - self._now() > REFRESH_MARGIN_S:
+        if cached and cached[1] - self._clock.time() > REFRESH_MARGIN_S:
             self._cache.move_to_end(sub)
             return cached[0]
         claims = self._claims(sub)

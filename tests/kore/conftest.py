@@ -12,9 +12,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from adapter.calls.clock import SystemClock
 from adapter.config import Secret
 from adapter.kore.client import KoreClient
-from adapter.kore.jwt_auth import TokenMinter
 from adapter.kore.settings import KoreSettings
 from adapter.kore.simulator import Simulator, SimulatorConfig
 from adapter.kore.simulator.script import Script, parse_script
@@ -46,8 +46,7 @@ def start_simulator(aiohttp_server: Any, fake_time: FakeTime) -> SimulatorFactor
             script = parse_script(script)
         options: dict[str, Any] = {"client_secret": SECRET, "client_id": CLIENT_ID, "bot_id": BOT_ID}
         options.update(config)
-        simulator = Simulator(SimulatorConfig(**options), script, clock=fake_time.monotonic,
-                              now=fake_time.time, sleep=fake_time.sleep)
+        simulator = Simulator(SimulatorConfig(**options), script, clock=fake_time)
         server: TestServer = await aiohttp_server(simulator.create_app())
         return simulator, str(server.make_url("")).rstrip("/")
 
@@ -69,10 +68,7 @@ def make_client(http: aiohttp.ClientSession, fake_time: FakeTime) -> ClientFacto
 
     def make(base_url: str, *, real_time: bool = False, secret: Secret = SECRET, **settings: Any) -> KoreClient:
         kore = dataclasses.replace(KoreSettings(), **settings).for_simulator(base_url, CLIENT_ID, secret, BOT_ID)
-        if real_time:
-            return KoreClient(kore, http)
-        return KoreClient(kore, http, tokens=TokenMinter(kore, now=fake_time.time),
-                          clock=fake_time.monotonic, sleep=fake_time.sleep)
+        return KoreClient(kore, http, SystemClock() if real_time else fake_time)
 
     return make
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from conversation.manual_clock import ManualClock
+
 from adapter.config import Secret
 
 SECRET = Secret("simulator-test-secret-0123456789abcdef0123456789abcdef0123456789")
@@ -11,25 +13,15 @@ CLIENT_ID = "cs-test-app"
 BOT_ID = "st-test-bot"
 
 
-class FakeTime:
-    """Monotonic and wall clocks that only move when someone sleeps."""
+class FakeTime(ManualClock):
+    """A manual clock that a sleeper moves itself: the client's backoffs and polls and the simulator's
+    slow steps cost no real time, and `slept` records what was waited for."""
 
     def __init__(self) -> None:
-        self.mono = 1000.0
-        self.wall = 1_790_000_000.0
+        super().__init__()
         self.slept: list[float] = []
 
-    def monotonic(self) -> float:
-        return self.mono
-
-    def time(self) -> float:
-        return self.wall
-
-    def advance(self, seconds: float) -> None:
-        self.mono += seconds
-        self.wall += seconds
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.advance(seconds)
+    async def sleep(self, delay: float) -> None:
+        self.slept.append(delay)
+        self.advance(delay)
         await asyncio.sleep(0)

@@ -8,6 +8,7 @@ import aiohttp
 import jwt
 import pytest
 
+from adapter.calls.clock import SystemClock
 from adapter.calls.info import CallInfo
 from adapter.commands import simulator as simulator_command
 from adapter.commands import token as token_command
@@ -98,8 +99,8 @@ def test_simulator_command_in_async_mode_needs_a_post_url(env):
 
 
 async def test_embedded_bot_gives_settings_the_client_can_use():
-    async with embedded_bot(KoreSettings()) as bot, aiohttp.ClientSession() as http:
+    async with embedded_bot(KoreSettings(), clock := SystemClock()) as bot, aiohttp.ClientSession() as http:
         assert bot.settings.webhook.url == f"{bot.url}/chatbot/v2/webhook/st-simulator"
-        reply = await KoreClient(bot.settings, http).start_call(CallInfo.new("test"))
+        reply = await KoreClient(bot.settings, http, clock).start_call(CallInfo.new("test"))
     assert reply.prompts[0] == "Welcome to Demo Bank."
     assert bot.simulator.requests[0].claims["appId"] == "cs-simulator"

@@ -21,6 +21,8 @@ from adapter.kore.errors import (
     retry_after_seconds,
 )
 
+NOW = 1_790_000_000.0  # 2026-09-21T...Z: the clock's wall time
+
 
 def kore(msg: str, code: int, trace: str | None = "RTM-TRACE-9JOHE3ALB") -> str:
     body: dict = {"errors": [{"msg": msg, "code": code}], "_v": "v2"}
@@ -53,7 +55,7 @@ def kore(msg: str, code: int, trace: str | None = "RTM-TRACE-9JOHE3ALB") -> str:
     (418, "{}", KoreError, "Kore.ai: HTTP 418", False),
 ])
 def test_error_classes(status, body, cls, message, retryable):
-    error = error_from_response(status, body)
+    error = error_from_response(status, body, now=NOW)
     assert type(error) is cls
     assert str(error) == message
     assert error.retryable is retryable
@@ -61,10 +63,7 @@ def test_error_classes(status, body, cls, message, retryable):
 
 
 def test_retry_after_seconds_are_kept():
-    assert error_from_response(429, "", retry_after="3").retry_after == 3.0
-
-
-NOW = 1_790_000_000.0  # 2026-09-21T...Z
+    assert error_from_response(429, "", retry_after="3", now=NOW).retry_after == 3.0
 
 
 @pytest.mark.parametrize("value,seconds", [
@@ -74,12 +73,12 @@ NOW = 1_790_000_000.0  # 2026-09-21T...Z
     ("Mon, 21 Sep 2026 14:13:40", None), ("", None), (None, None),
 ])
 def test_retry_after_is_delta_seconds_or_an_http_date(value, seconds):
-    assert retry_after_seconds(value, now=NOW) == seconds
+    assert retry_after_seconds(value, NOW) == seconds
 
 
 def test_errors_redact_tokens_and_keep_a_generic_public_text():
     jwt_like = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjYWxsLTEifQ.c2lnbmF0dXJl"
-    error = error_from_response(502, kore(f"proxy said: Authorization: bearer {jwt_like} at 10.0.0.7", 502))
+    error = error_from_response(502, kore(f"proxy said: Authorization: bearer {jwt_like} at 10.0.0.7", 502), now=NOW)
     assert jwt_like not in str(error) and "bearer [redacted] at 10.0.0.7" in error.detail
     assert error.public == "the bot could not answer"
     assert redact(f"token {jwt_like}\nnext") == "token [redacted] next"

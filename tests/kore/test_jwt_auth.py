@@ -29,17 +29,17 @@ def test_claims_and_signature_for_each_algorithm(algorithm, rsa_key):
         settings = dataclasses.replace(settings, client_secret=None, private_key=Secret(pem))
         verify_key = rsa_key.public_key()
     clock = FakeTime()
-    token = TokenMinter(settings, now=clock.time).token("call-42")
+    token = TokenMinter(settings, clock).token("call-42")
 
     assert jwt.get_unverified_header(token) == {"alg": algorithm, "typ": "JWT"}
     claims = jwt.decode(token, verify_key, algorithms=[algorithm], options={"verify_exp": False})
-    assert claims == {"appId": "cs-app", "iss": "cs-app", "sub": "call-42", "iat": 1_790_000_000,
-                      "exp": 1_790_003_000}
+    iat = int(clock.time())
+    assert claims == {"appId": "cs-app", "iss": "cs-app", "sub": "call-42", "iat": iat, "exp": iat + 3000}
 
 
 def test_tokens_are_cached_per_sub_until_near_expiry():
     clock = FakeTime()
-    minter = TokenMinter(BASE, now=clock.time)
+    minter = TokenMinter(BASE, clock)
     first = minter.token("call-1")
     assert minter.token("call-1") == first
     assert minter.token("call-2") != first
@@ -48,12 +48,12 @@ def test_tokens_are_cached_per_sub_until_near_expiry():
     clock.advance(150)  # 250 s left: inside the 5 min margin
     renewed = minter.token("call-1")
     assert renewed != first
-    assert jwt.decode(renewed, SECRET, algorithms=["HS256"], options={"verify_exp": False})["iat"] == int(clock.wall)
+    assert jwt.decode(renewed, SECRET, algorithms=["HS256"], options={"verify_exp": False})["iat"] == int(clock.time())
 
 
 def test_forget_drops_a_cached_token():
     clock = FakeTime()
-    minter = TokenMinter(BASE, now=clock.time)
+    minter = TokenMinter(BASE, clock)
     first = minter.token("call-1")
     minter.forget("call-1")
     clock.advance(1)
@@ -61,11 +61,11 @@ def test_forget_drops_a_cached_token():
 
 
 def test_enforced_jti_means_a_new_token_with_a_new_jti_every_time():
-    minter = TokenMinter(dataclasses.replace(BASE, enforce_jti=True), now=FakeTime().time)
+    minter = TokenMinter(dataclasses.replace(BASE, enforce_jti=True), FakeTime())
     tokens = [minter.token("call-1") for _ in range(3)]
     jtis = {jwt.decode(t, SECRET, algorithms=["HS256"], options={"verify_exp": False})["jti"] for t in tokens}
     assert len(set(tokens)) == 3 and len(jtis) == 3
 
 
 def test_repr_shows_no_key():
-    assert repr(TokenMinter(BASE)) == "TokenMinter(app_id='cs-app', algorithm='HS256')"
+    assert repr(TokenMinter(BASE, FakeTime())) == "TokenMinter(app_id='cs-app', algorithm='HS256')"

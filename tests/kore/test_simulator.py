@@ -20,7 +20,7 @@ V1 = f"/chatbot/hooks/{BOT_ID}"
 
 def token(fake_time: FakeTime, sub: str = "call-1", key: str = SECRET.reveal(), algorithm: str = "HS256",
           **claims: Any) -> str:
-    payload = {"appId": CLIENT_ID, "sub": sub, "iat": int(fake_time.wall), "exp": int(fake_time.wall) + 600}
+    payload = {"appId": CLIENT_ID, "sub": sub, "iat": int(fake_time.time()), "exp": int(fake_time.time()) + 600}
     payload.update(claims)
     return jwt.encode({k: v for k, v in payload.items() if v is not None}, key, algorithm=algorithm)
 
@@ -62,7 +62,7 @@ async def test_a_good_request_and_the_record_of_it(sim, http, fake_time):
     lambda t: f"bearer {token(t, key='a-different-secret-of-enough-length-0123456789abcdef')}",
     lambda t: f"bearer {token(t, appId=None, appid=CLIENT_ID)}",  # the key must be exactly appId
     lambda t: f"bearer {token(t, appId='cs-other')}",
-    lambda t: f"bearer {token(t, exp=int(t.wall) - 1)}",
+    lambda t: f"bearer {token(t, exp=int(t.time()) - 1)}",
     lambda t: f"bearer {token(t, userIdentity='someone-else')}",
 ])
 async def test_bad_tokens_get_kores_401(sim, http, fake_time, auth_factory):
@@ -81,7 +81,7 @@ async def test_user_identity_equal_to_from_id_is_fine(sim, http, fake_time):
 
 async def test_jti_rules(sim, http, fake_time):
     _, url = sim
-    long_lived = token(fake_time, jti="j-1", exp=int(fake_time.wall) + 7200)
+    long_lived = token(fake_time, jti="j-1", exp=int(fake_time.time()) + 7200)
     status, body = await call(http, url + V2, text("hi"), f"bearer {long_lived}")
     assert (status, body["errors"]) == (401, [{"msg": JTI_EXP_TOO_LONG, "code": 401}])
 

@@ -265,7 +265,7 @@ def add_routes(app: web.Application) -> None:
     if twilio.mode != "media-streams":
         return
     if twilio.auth_token is not None:
-        app[STREAM_TOKENS] = StreamTokens(twilio.auth_token.reveal())
+        app[STREAM_TOKENS] = StreamTokens(twilio.auth_token.reveal(), app[CLOCK])
     app[AFTER_STREAM] = AfterStream(app[CLOCK])
     app.router.add_get(PATH, media)
     app.router.add_post(AFTER_STREAM_PATH, after_stream)

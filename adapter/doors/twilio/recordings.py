@@ -8,7 +8,6 @@ keypad tones, is the caller saying nothing (no input), not speech we failed to c
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import re
 
@@ -87,16 +86,8 @@ class RecordingFetcher:
             left = deadline - self._clock.now()
             if left <= 0:
                 raise RecordingNotStored(f"HTTP 404 for {self.wait_s:g} s")
-            await self._sleep(min(delay, left))
+            await self._clock.sleep(min(delay, left))
             delay = min(2 * delay, MAX_RETRY_S)
-
-    async def _sleep(self, seconds: float) -> None:
-        done = asyncio.get_running_loop().create_future()
-        timer = self._clock.call_later(seconds, lambda: done.done() or done.set_result(None))
-        try:
-            await done
-        finally:
-            timer.cancel()
 
     async def _body(self, resp: aiohttp.ClientResponse) -> bytes:
         too_large = AudioTooLarge(f"the recording is over the {self._max_bytes}-byte limit")

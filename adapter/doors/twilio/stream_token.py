@@ -16,9 +16,9 @@ import hashlib
 import hmac
 import json
 import secrets
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
+
+from adapter.calls.clock import Clock
 
 # The derived key is used for nothing else, so a token never doubles as any other HMAC of the Auth Token.
 _KEY_LABEL = b"kore-voice twilio media stream token v1"
@@ -55,12 +55,13 @@ def _unb64(text: str) -> bytes:
 
 
 class StreamTokens:
-    """Issues and redeems the tokens of one Auth Token; `now` is wall-clock seconds (tests move it)."""
+    """Issues and redeems the tokens of one Auth Token. Expiry is the clock's wall time, not its monotonic
+    time: another instance, or this one after a restart, checks the token against its own clock."""
 
-    def __init__(self, auth_token: str, ttl_s: float = DEFAULT_TTL_S, now: Callable[[], float] = time.time) -> None:
+    def __init__(self, auth_token: str, clock: Clock, ttl_s: float = DEFAULT_TTL_S) -> None:
         self._key = hmac.new(auth_token.encode(), _KEY_LABEL, hashlib.sha256).digest()
         self.ttl_s = ttl_s
-        self._now = now
+        self._clock = clock
         self._spent: dict[bytes, float] = {}  # MAC -> expiry; kept until the token would be refused anyway
 
     def _mac(self, payload: str) -> bytes:
@@ -68,7 +69,7 @@ class StreamTokens:
 
     def issue(self, call_sid: str, caller: str, called: str) -> str:
         """A token for the stream of call `call_sid`, valid for `ttl_s`."""
-        expires = round(self._now() + self.ttl_s, 3)
+        expires = round(self._clock.time() + self.ttl_s, 3)
         body = [_VERSION, call_sid, caller, called, expires, _b64(secrets.token_bytes(12))]
         payload = _b64(json.dumps(body, separators=(",", ":")).encode())
         return f"{payload}.{_b64(self._mac(payload))}"
@@ -92,7 +93,7 @@ class StreamTokens:
         if not genuine:
             raise StreamTokenError("the stream token's signature does not match (forged, or another Auth Token)")
         version, sid, caller, called, expires, _nonce = json.loads(_unb64(payload))
-        now = self._now()
+        now = self._clock.time()
         self._spent = {m: at for m, at in self._spent.items() if at >= now}
         if version != _VERSION:
             raise StreamTokenError(f"the stream token has version {version}, not {_VERSION}")

@@ -11,7 +11,6 @@ import asyncio
 import html
 import json
 import logging
-import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -22,6 +21,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from adapter.calls.clock import Clock, SystemClock
 from adapter.kore.simulator.bots import BotEngine, Turn
 from adapter.kore.simulator.config import SimulatorConfig
 from adapter.kore.simulator.jwt_check import INVALID_TOKEN, TokenChecker, TokenRejected
@@ -73,18 +73,21 @@ RECORD = web.RequestKey("kore_simulator_record", RecordedRequest)
 
 
 class Simulator:
-    """The simulated channel's state; `create_app()` serves it. Time sources are injectable."""
+    """The simulated channel's state; `create_app()` serves it.
+
+    `clock` times its slow steps, polls, rate limit and token checks: the service's own clock when it is
+    embedded (a test moving a manual clock moves the bot too), else the system's, as Kore's cloud keeps.
+    """
 
     def __init__(self, config: SimulatorConfig, script: Script | None = None, *,
-                 clock: Callable[[], float] = time.monotonic, now: Callable[[], float] = time.time,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 clock: Clock | None = None) -> None:
         self.config = config
         self.bot = BotEngine(script or load_script())
         self.requests: deque[RecordedRequest] = deque(maxlen=MAX_RECORDS)
         self.callbacks: deque[RecordedCallback] = deque(maxlen=MAX_RECORDS)
-        self._tokens = TokenChecker(config.client_id, config.verification_key, config.algorithm,
-                                    enforce_jti=config.enforce_jti, now=now)
-        self._clock, self._now, self._sleep = clock, now, sleep
+        self._clock = clock or SystemClock()
+        self._tokens = TokenChecker(config.client_id, config.verification_key, config.algorithm, self._clock,
+                                    enforce_jti=config.enforce_jti)
         self._polls: dict[str, _Poll] = {}
         self._hits: dict[str, deque[float]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -176,7 +179,7 @@ class Simulator:
         refusal = self._refusal(claims, poll.user)
         if refusal:
             return _error(refusal)
-        if self._clock() < poll.batches[0][0]:
+        if self._clock.now() < poll.batches[0][0]:
             return web.json_response({"status": "Inprogress", "pollId": poll_id, "_v": "v2"})
         del self._polls[poll_id]  # messages are delivered once (§4.3)
         _, messages = poll.batches.popleft()
@@ -193,7 +196,7 @@ class Simulator:
         if not self.config.allow_anonymous and user not in self.config.registered_users:
             return 412
         hits = self._hits.setdefault(user, deque())
-        now = self._clock()
+        now = self._clock.now()
         while hits and hits[0] <= now - 60:
             hits.popleft()
         if len(hits) >= self.config.rate_limit_per_minute:
@@ -226,10 +229,10 @@ class Simulator:
         """Polling off (or v1): the request waits for the whole turn, up to Kore's 15 s."""
         total = sum(b.delay_s for b in turn.batches)
         if total >= self.config.sync_timeout_s:
-            await self._sleep(self.config.sync_timeout_s)
+            await self._clock.sleep(self.config.sync_timeout_s)
             return _error(504)
         if total:
-            await self._sleep(total)
+            await self._clock.sleep(total)
         messages = tuple(m for b in turn.batches for m in b.messages)
         body = self._v1_body(user, messages) if version == "v1" else self._v2_body(user, messages)
         body.update(_task_fields(turn.completed_task))
@@ -241,7 +244,7 @@ class Simulator:
         first: tuple[Any, ...] = batches.popleft().messages if batches and batches[0].delay_s == 0 else ()
         body = self._v2_body(user, first)
         if batches:
-            ready, timed = self._clock(), deque[tuple[float, tuple[Any, ...]]]()
+            ready, timed = self._clock.now(), deque[tuple[float, tuple[Any, ...]]]()
             for batch in batches:
                 ready += batch.delay_s
                 timed.append((ready, batch.messages))
@@ -251,7 +254,7 @@ class Simulator:
         return web.json_response(body)
 
     def _store_poll(self, poll: _Poll) -> str:
-        stale = self._clock() - POLL_TTL_S
+        stale = self._clock.now() - POLL_TTL_S
         self._polls = {k: p for k, p in self._polls.items() if p.batches[-1][0] > stale}
         poll_id = uuid.uuid4().hex
         self._polls[poll_id] = poll
@@ -261,7 +264,7 @@ class Simulator:
         """Async mode: one POST per message to POST_URL, then the end-of-task message (§5.1)."""
         for batch in turn.batches:
             if batch.delay_s:
-                await self._sleep(batch.delay_s)
+                await self._clock.sleep(batch.delay_s)
             for message in batch.messages:
                 body = self._v1_body(user, (message,)) if version == "v1" else self._v2_body(user, (message,))
                 await self._post_reply(body)
@@ -285,7 +288,7 @@ class Simulator:
         self.callbacks.append(RecordedCallback(body, status))
 
     def _v2_body(self, user: str, messages: tuple[Any, ...]) -> dict[str, Any]:
-        base = self._now()
+        base = self._clock.time()
         data = [{"type": "text", "val": m if isinstance(m, str) else json.dumps(m),
                  "createdOn": _iso(base + i / 1000), "messageId": f"ms-{uuid.uuid4()}"}
                 for i, m in enumerate(messages)]
@@ -313,9 +316,9 @@ class Simulator:
 SIMULATOR = web.AppKey("kore_simulator", Simulator)
 
 
-def create_app(config: SimulatorConfig, script: Script | None = None, **time_sources: Any) -> web.Application:
+def create_app(config: SimulatorConfig, script: Script | None = None, *, clock: Clock | None = None) -> web.Application:
     """An aiohttp app serving a simulated bot; `app[SIMULATOR]` is its `Simulator`."""
-    return Simulator(config, script, **time_sources).create_app()
+    return Simulator(config, script, clock=clock).create_app()
 
 
 def _task_fields(task: str | None) -> dict[str, Any]:

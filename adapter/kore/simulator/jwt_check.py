@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import jwt
+
+from adapter.calls.clock import Clock
 
 INVALID_TOKEN = "Invalid Access token"
 JTI_EXP_TOO_LONG = 'error verifying the jwt: if "jti" claim "exp" must be <= 1 hour(s)'
@@ -24,15 +24,15 @@ class TokenRejected(Exception):
 
 
 class TokenChecker:
-    """Checks `Authorization: bearer <JWT>` for one app; remembers used `jti`s until they expire."""
+    """Checks `Authorization: bearer <JWT>` for one app; remembers used `jti`s until they expire
+    (`exp` against the clock's wall time, as Kore checks it against its own)."""
 
-    def __init__(self, app_id: str, key: Any, algorithm: str, *, enforce_jti: bool = False,
-                 now: Callable[[], float] = time.time) -> None:
+    def __init__(self, app_id: str, key: Any, algorithm: str, clock: Clock, *, enforce_jti: bool = False) -> None:
         self._app_id = app_id
         self._key = key
         self._algorithm = algorithm
         self._enforce_jti = enforce_jti
-        self._now = now
+        self._clock = clock
         self._used_jti: dict[str, float] = {}
 
     def check(self, authorization: str | None) -> dict[str, Any]:
@@ -46,7 +46,7 @@ class TokenChecker:
                                          "verify_aud": False, "verify_iss": False})
         except jwt.InvalidTokenError:
             raise TokenRejected(INVALID_TOKEN) from None
-        now = self._now()
+        now = self._clock.time()
         if claims.get("appId") != self._app_id:  # exact key and value (API-INTRO)
             raise TokenRejected(INVALID_TOKEN)
         exp = claims.get("exp")

@@ -29,6 +29,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from adapter.app_state import CALLS, CONVERSATION
 from adapter.audio import g711
+from adapter.calls.clock import SystemClock
 from adapter.doors.pacer import FRAME_S, LEAD_S, ULAW_8K
 from adapter.doors.twilio import media as twilio_media
 from adapter.doors.twilio.call_sid import user_id
@@ -242,16 +243,17 @@ async def test_when_the_bot_hangs_up_the_stream_closes_after_the_goodbye_and_twi
 async def test_a_stream_without_a_good_token_closes_before_any_conversation(service, simulator):
     used_sid = new_call_sid()
     url, used = await connect(service, used_sid)
+    clock = SystemClock()  # the service's: an expiry is wall time
     async with MediaPeer(service.session, url, used_sid, used) as healthy:
         cases = {
             "the stream has no token (customParameters.token)": (new_call_sid(), {}),
             "the stream token's signature does not match (forged, or another Auth Token)":
-                (sid := new_call_sid(), {"token": StreamTokens("not our token").issue(sid, CALLER, CALLED)}),
+                (sid := new_call_sid(), {"token": StreamTokens("not our token", clock).issue(sid, CALLER, CALLED)}),
             "the stream token expired 1 s ago":
-                (sid := new_call_sid(), {"token": StreamTokens(TOKEN, ttl_s=-1).issue(sid, CALLER, CALLED)}),
+                (sid := new_call_sid(), {"token": StreamTokens(TOKEN, clock, ttl_s=-1).issue(sid, CALLER, CALLED)}),
             "the stream token was already used": (used_sid, used),
             f"the stream token is for call {used_sid}, not {(other := new_call_sid())}":
-                (other, {"token": StreamTokens(TOKEN).issue(used_sid, CALLER, CALLED)}),
+                (other, {"token": StreamTokens(TOKEN, clock).issue(used_sid, CALLER, CALLED)}),
         }
         for reason, (sid, parameters) in cases.items():
             async with MediaPeer(service.session, str(service.make_url(PATH)), sid, parameters,

@@ -4,6 +4,7 @@ for their own call."""
 from __future__ import annotations
 
 import pytest
+from conversation.manual_clock import ManualClock
 
 from adapter.doors.twilio.stream_token import (
     StreamGrant,
@@ -16,14 +17,6 @@ SID = "CA" + "a" * 32
 OTHER_SID = "CA" + "b" * 32
 
 
-class Clock:
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def refused(tokens: StreamTokens, token: object, sid: str = SID) -> str:
     with pytest.raises(StreamTokenError) as err:
         tokens.redeem(token, sid)
@@ -31,39 +24,39 @@ def refused(tokens: StreamTokens, token: object, sid: str = SID) -> str:
 
 
 def test_a_token_names_its_call_and_any_instance_with_the_auth_token_accepts_it_once():
-    clock = Clock()
-    token = StreamTokens(AUTH, now=clock).issue(SID, "+15551230000", "+15559870000")
-    elsewhere = StreamTokens(AUTH, now=clock)  # another process, or after a restart: no shared state
-    assert elsewhere.redeem(token, SID) == StreamGrant(SID, "+15551230000", "+15559870000", clock.now + 60.0)
+    clock = ManualClock()
+    token = StreamTokens(AUTH, clock).issue(SID, "+15551230000", "+15559870000")
+    elsewhere = StreamTokens(AUTH, clock)  # another process, or after a restart: no shared state
+    assert elsewhere.redeem(token, SID) == StreamGrant(SID, "+15551230000", "+15559870000", clock.time() + 60.0)
     assert refused(elsewhere, token) == "the stream token was already used"
 
 
 def test_every_token_is_new_even_for_the_same_call():
-    tokens = StreamTokens(AUTH)
+    tokens = StreamTokens(AUTH, ManualClock())
     first, second = tokens.issue(SID, "a", "b"), tokens.issue(SID, "a", "b")
     assert first != second
     assert tokens.redeem(first, SID).call_sid == tokens.redeem(second, SID).call_sid == SID
 
 
 def test_a_token_expires_after_its_ttl():
-    clock = Clock()
-    tokens = StreamTokens(AUTH, ttl_s=60.0, now=clock)
+    clock = ManualClock()
+    tokens = StreamTokens(AUTH, clock, ttl_s=60.0)
     token = tokens.issue(SID, "a", "b")
-    clock.now += 60.5
+    clock.advance(60.5)
     assert refused(tokens, token) == "the stream token expired 0 s ago"
-    clock.now += 100
+    clock.advance(100)
     assert refused(tokens, token) == "the stream token expired 100 s ago"
 
 
 def test_a_token_is_for_its_own_call_only():
-    tokens = StreamTokens(AUTH)
+    tokens = StreamTokens(AUTH, ManualClock())
     reason = f"the stream token is for call {SID}, not {OTHER_SID}"
     assert refused(tokens, tokens.issue(SID, "a", "b"), OTHER_SID) == reason
 
 
 def test_forged_and_tampered_tokens_are_refused():
-    tokens = StreamTokens(AUTH)
-    forged = StreamTokens("another account's token").issue(SID, "a", "b")
+    tokens = StreamTokens(AUTH, ManualClock())
+    forged = StreamTokens("another account's token", ManualClock()).issue(SID, "a", "b")
     reason = "the stream token's signature does not match (forged, or another Auth Token)"
     assert refused(tokens, forged) == reason
     payload, mac = tokens.issue(SID, "a", "b").split(".")
@@ -81,14 +74,14 @@ def test_forged_and_tampered_tokens_are_refused():
     ("x." + "y" * 2000, "the stream token is malformed"),
 ])
 def test_missing_and_malformed_tokens_say_why(token, reason):
-    assert refused(StreamTokens(AUTH), token) == reason
+    assert refused(StreamTokens(AUTH, ManualClock()), token) == reason
 
 
 def test_spent_tokens_are_forgotten_once_they_would_have_expired_anyway():
-    clock = Clock()
-    tokens = StreamTokens(AUTH, ttl_s=60.0, now=clock)
+    clock = ManualClock()
+    tokens = StreamTokens(AUTH, clock, ttl_s=60.0)
     for _ in range(5):
         tokens.redeem(tokens.issue(SID, "a", "b"), SID)
-    clock.now += 61
+    clock.advance(61)
     tokens.redeem(tokens.issue(SID, "a", "b"), SID)
     assert len(tokens._spent) == 1
