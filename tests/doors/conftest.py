@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from simulated_bot import SimulatedBot, simulated_bot
 
 from adapter.calls.clock import Clock
 from adapter.config import Settings
@@ -44,6 +46,13 @@ async def start_call(client: TestClient, **headers: str) -> dict[str, Any]:
 
 async def keys(client: TestClient, call_id: str, digits: str, **headers: str) -> Any:
     return await client.post(f"/v1/calls/{call_id}/turns", json={"digits": digits}, headers=headers)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def bot(request: pytest.FixtureRequest) -> AsyncIterator[SimulatedBot]:
+    """The Kore.ai simulator playing the test module's `BOT` script (the banking IVR if it has none)."""
+    async with simulated_bot(getattr(request.module, "BOT", None)) as simulated:
+        yield simulated
 
 
 # --- a stub Kore.ai bot: answers by what the caller pressed, fails on demand ---------------------------

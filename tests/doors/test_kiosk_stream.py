@@ -18,7 +18,6 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from simulated_bot import SimulatedBot, simulated_bot
 
 from adapter.api_errors import ApiError
 from adapter.app_state import CALLS, SERVICES
@@ -95,14 +94,8 @@ def test_audio_frames_become_pcm():
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def simulator() -> AsyncIterator[SimulatedBot]:
-    async with simulated_bot() as bot:
-        yield bot
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def service(simulator) -> AsyncIterator[TestClient]:
-    settings = door_settings(**simulator.env(), KORE_VOICE_API_KEY=API_KEY)
+async def service(bot) -> AsyncIterator[TestClient]:
+    settings = door_settings(**bot.env(), KORE_VOICE_API_KEY=API_KEY)
     async with running(settings) as client:
         yield client
 
@@ -305,24 +298,24 @@ async def test_the_stream_needs_the_api_key(service):
 
 
 @module_loop
-async def test_stop_and_closing_the_socket_each_end_the_call_once(service, simulator):
+async def test_stop_and_closing_the_socket_each_end_the_call_once(service, bot):
     kiosk = await call(service, "l16")
     stopped = (await kiosk.event())["id"]
     await kiosk.until("listening")
     await kiosk.ws.send_json({"type": "stop"})
     while (await kiosk.event())["type"] != "closed":
         pass
-    assert simulator.closures(stopped) == 1
+    assert bot.closures(stopped) == 1
 
     kiosk = await call(service, "ulaw")
     closed = (await kiosk.event())["id"]
     await kiosk.until("listening")
     await kiosk.ws.close()
     for _ in range(200):  # the hang-up runs after the socket's close handshake
-        if simulator.closures(closed):
+        if bot.closures(closed):
             break
         await asyncio.sleep(0.05)
-    assert simulator.closures(closed) == 1
+    assert bot.closures(closed) == 1
 
 
 @module_loop
