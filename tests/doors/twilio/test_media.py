@@ -24,7 +24,6 @@ import pytest
 import pytest_asyncio
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestClient, make_mocked_request
-from simulated_bot import SimulatedBot, simulated_bot
 from twilio.twiml.voice_response import VoiceResponse
 
 from adapter.app_state import CALLS, CONVERSATION
@@ -81,14 +80,8 @@ MAX_GAP_S = 0.25  # a stall, not jitter: the 40 ms goal is bench/capacity.py's, 
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def simulator() -> AsyncIterator[SimulatedBot]:
-    async with simulated_bot(BOT) as bot:
-        yield bot
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def service(simulator) -> AsyncIterator[TestClient]:
-    settings = twilio_settings(**simulator.env(), **MEDIA_MODE)
+async def service(bot) -> AsyncIterator[TestClient]:
+    settings = twilio_settings(**bot.env(), **MEDIA_MODE)
     async with running(settings) as client:
         yield client
 
@@ -152,7 +145,7 @@ def assert_paced(arrivals: list[Arrival]) -> None:
 
 
 @module_loop
-async def test_a_caller_hears_the_welcome_answers_by_voice_and_hangs_up(service, simulator, said):
+async def test_a_caller_hears_the_welcome_answers_by_voice_and_hangs_up(service, bot, said):
     async with await call(service) as peer:
         await peer.until(lambda p: p.marks, 20)
         [(mark, welcome)] = peer.prompts()
@@ -175,15 +168,15 @@ async def test_a_caller_hears_the_welcome_answers_by_voice_and_hangs_up(service,
     assert (peer.close_code, peer.problems) == (1000, [])
     assert peer.kinds() == ["media"] * len(welcome) + ["mark"] + ["media"] * len(reply) + ["mark"]
     uid = user_id(peer.call_sid)
-    assert simulator.texts_from(uid) == ["balance"]
-    assert simulator.closures(uid) == 1
+    assert bot.texts_from(uid) == ["balance"]
+    assert bot.closures(uid) == 1
     assert service.app[CALLS].get(uid) is None
-    first = simulator.bodies(uid)[0]
+    first = bot.bodies(uid)[0]
     assert (first["customData"]["ani"], first["customData"]["dnis"]) == (CALLER, CALLED)
 
 
 @module_loop
-async def test_a_key_over_the_welcome_clears_it_and_the_reply_follows(service, simulator):
+async def test_a_key_over_the_welcome_clears_it_and_the_reply_follows(service, bot):
     async with await call(service) as peer:
         await peer.until(lambda p: p.frames > 20)
         await peer.dtmf("1")
@@ -195,7 +188,7 @@ async def test_a_key_over_the_welcome_clears_it_and_the_reply_follows(service, s
     assert "mark" not in peer.kinds()[:clear]  # the welcome's mark was still ours to send: dropped
     [(mark, reply)] = peer.prompts()
     assert mark == "prompt-2" and audio(reply) == await rendered(service, BALANCE)
-    assert simulator.texts_from(user_id(peer.call_sid)) == ["balance"]
+    assert bot.texts_from(user_id(peer.call_sid)) == ["balance"]
     assert peer.problems == []
 
 
@@ -223,7 +216,7 @@ async def test_speech_over_the_welcome_barges_in_and_a_transfer_dials_after_the_
 
 
 @module_loop
-async def test_when_the_bot_hangs_up_the_stream_closes_after_the_goodbye_and_twilio_hangs_up(service, simulator):
+async def test_when_the_bot_hangs_up_the_stream_closes_after_the_goodbye_and_twilio_hangs_up(service, bot):
     async with await call(service) as peer:
         await peer.until(lambda p: p.frames > 10)
         await peer.dtmf("3")
@@ -231,7 +224,7 @@ async def test_when_the_bot_hangs_up_the_stream_closes_after_the_goodbye_and_twi
     [(mark, bye)] = peer.prompts()
     assert mark == "prompt-2" and audio(bye) == await rendered(service, "Bye.")
     assert peer.echoed == ["prompt-2"] and peer.close_code == 1000
-    assert simulator.closures(user_id(peer.call_sid)) == 1
+    assert bot.closures(user_id(peer.call_sid)) == 1
     resp = await TwilioPeer(service).post("/twilio/after-stream", call_params(peer.call_sid))
     assert await resp.text() == str(hang_up())
 
@@ -240,7 +233,7 @@ async def test_when_the_bot_hangs_up_the_stream_closes_after_the_goodbye_and_twi
 
 
 @module_loop
-async def test_a_stream_without_a_good_token_closes_before_any_conversation(service, simulator):
+async def test_a_stream_without_a_good_token_closes_before_any_conversation(service, bot):
     used_sid = new_call_sid()
     url, used = await connect(service, used_sid)
     clock = SystemClock()  # the service's: an expiry is wall time
@@ -261,14 +254,14 @@ async def test_a_stream_without_a_good_token_closes_before_any_conversation(serv
                 await refused.until(lambda p: p.closed, 10)
             assert (refused.close_code, refused.close_reason, refused.timeline) == (1008, reason, []), reason
             if sid != used_sid:
-                assert not simulator.bodies(user_id(sid))
+                assert not bot.bodies(user_id(sid))
         await healthy.dtmf("1")  # the call that had its token goes on
         await healthy.until(lambda p: p.marks == ["prompt-2"], 20)
     assert healthy.problems == []
 
 
 @module_loop
-async def test_a_malformed_message_closes_its_stream_and_hangs_up_its_call_only(service, simulator):
+async def test_a_malformed_message_closes_its_stream_and_hangs_up_its_call_only(service, bot):
     bad: list[tuple[Any, int | tuple[int, ...], str]] = [
         ("{oops", 1008, "unreadable message: the body is not valid JSON: Expecting property name enclosed in double "
                         "quotes (line 1 column 2)"),
@@ -299,7 +292,7 @@ async def test_a_malformed_message_closes_its_stream_and_hangs_up_its_call_only(
             # the hang-up runs after the close handshake: judge the call once its task has ended
             # (start() hands back the running call's task; the registry lets go of it as that task ends)
             await asyncio.wait_for(asyncio.shield(conversation.start()), 20)
-            assert simulator.closures(uid) == 1 and service.app[CALLS].get(uid) is None
+            assert bot.closures(uid) == 1 and service.app[CALLS].get(uid) is None
 
         await healthy.dtmf("1")
         await healthy.until(lambda p: p.marks == ["prompt-2"], 20)
@@ -307,7 +300,7 @@ async def test_a_malformed_message_closes_its_stream_and_hangs_up_its_call_only(
 
 
 @module_loop
-async def test_unknown_events_and_keys_are_ignored_and_logged_once(service, simulator, caplog):
+async def test_unknown_events_and_keys_are_ignored_and_logged_once(service, bot, caplog):
     """Twilio adds events, and a key we do not know is no reason to hang up: the call goes on."""
     with caplog.at_level(logging.WARNING, logger="adapter.doors.twilio.media"):
         async with await call(service) as peer:
@@ -317,7 +310,7 @@ async def test_unknown_events_and_keys_are_ignored_and_logged_once(service, simu
                 await peer.send({"event": "dtmf", "streamSid": peer.stream_sid, "dtmf": {"digit": "A"}})
             await peer.dtmf("1")
             await peer.until(lambda p: p.marks == ["prompt-2"], 20)
-    assert peer.problems == [] and simulator.texts_from(user_id(peer.call_sid)) == ["balance"]
+    assert peer.problems == [] and bot.texts_from(user_id(peer.call_sid)) == ["balance"]
     ignored = [r.getMessage() for r in caplog.records if "ignoring" in r.getMessage()]
     assert len(ignored) == 2, ignored
     assert "ignoring event 'dance'" in ignored[0] and "ignoring dtmf digit: dtmf digit 'A'" in ignored[1]
@@ -350,7 +343,7 @@ async def test_audio_before_start_closes_the_socket(service):
 
 
 @module_loop
-async def test_a_silent_stream_is_dead_and_its_call_is_hung_up(service, simulator, monkeypatch):
+async def test_a_silent_stream_is_dead_and_its_call_is_hung_up(service, bot, monkeypatch):
     monkeypatch.setattr(twilio_media, "IDLE_TIMEOUT_S", 0.5)  # Twilio sends audio every 20 ms
     sid = new_call_sid()
     url, parameters = await connect(service, sid)
@@ -362,10 +355,10 @@ async def test_a_silent_stream_is_dead_and_its_call_is_hung_up(service, simulato
         pass  # the welcome
     assert (msg.data, msg.extra) == (1001, "no message for 0.5 s")
     for _ in range(100):
-        if simulator.closures(user_id(sid)):
+        if bot.closures(user_id(sid)):
             break
         await asyncio.sleep(0.02)
-    assert simulator.closures(user_id(sid)) == 1
+    assert bot.closures(user_id(sid)) == 1
 
 
 @module_loop
