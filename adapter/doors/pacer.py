@@ -114,17 +114,7 @@ class Pacer:
             if deadline < now:  # behind (a busy loop): skip the missed ticks, keep the phase
                 deadline += self.period * math.ceil((now - deadline) / self.period)
             self._deadline = deadline
-            await _sleep(self.clock, deadline - now)
-
-
-async def _sleep(clock: Clock, delay: float) -> None:
-    """Until `clock` has moved on by `delay`."""
-    woken = asyncio.get_running_loop().create_future()
-    timer = clock.call_later(delay, lambda: woken.done() or woken.set_result(None))
-    try:
-        await woken
-    finally:
-        timer.cancel()
+            await self.clock.sleep(deadline - now)
 
 
 class PacedStream:
