@@ -27,11 +27,10 @@ import tempfile
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
-from capacity import FREE, GAP_GOAL_S, RESPONSE_GOALS_S, Service, machine, pct, script_of
+from capacity import FREE, GAP_GOAL_S, RESPONSE_GOALS_S, Results, Service, machine, pct, script_of
 
 from adapter.kore.simulator.app import Simulator
 from adapter.kore.simulator.config import SimulatorConfig, generate_secret
@@ -56,15 +55,6 @@ def utterance(folder: Path, text: str, voice: str, wpm: int) -> bytes:
     subprocess.run(["sox", str(wav), "-c", "1", "-r", str(RATE), "-e", "signed", "-b", "16", "-L", "-t", "raw",
                     str(raw), "reverse", "silence", "1", "0.02", "0.5%", "reverse", "pad", "0.2", "0"], check=True)
     return raw.read_bytes()
-
-
-@dataclass
-class Results:
-    gaps: list[float] = field(default_factory=list)
-    responses: list[float] = field(default_factory=list)
-    due: int = 0
-    speech_s: float = 0.0
-    failures: list[str] = field(default_factory=list)
 
 
 async def one_call(http: aiohttp.ClientSession, base: str, said: Sequence[bytes], results: Results) -> None:
