@@ -111,9 +111,13 @@ def sdp_offer(formats: str = "0 101", port: int = 40000) -> str:
 
 async def sipp(port: int, *args: str, cwd: Path | None = None,
                timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
-    """Run sipp against the door (off the event loop) and return its result; exit 0 = every call passed."""
+    """Run sipp against the door (off the event loop); exit 0 = every call passed. `stdout` holds sipp's
+    message trace (what it sent and received), `stderr` its errors."""
     cmd = ["sipp", f"127.0.0.1:{port}", "-i", "127.0.0.1", "-p", "0", "-m", "1", "-nostdin", "-timeout",
-           f"{timeout:g}s", "-timeout_error", *args]
+           f"{timeout:g}s", "-timeout_error", "-trace_err", "-trace_msg", *args]
     process = await asyncio.create_subprocess_exec(*cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out, err = await process.communicate()
-    return subprocess.CompletedProcess(cmd, process.returncode or 0, out, err)
+    folder = cwd or Path.cwd()
+    errors = b"".join(path.read_bytes() for path in folder.glob("*_errors.log"))
+    messages = b"".join(path.read_bytes() for path in folder.glob("*_messages.log"))
+    return subprocess.CompletedProcess(cmd, process.returncode or 0, messages, err + errors)

@@ -3,6 +3,8 @@ while the door keeps serving."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from adapter.doors.sip.message import MAX_MESSAGE_BYTES
@@ -63,3 +65,19 @@ async def test_the_call_limit_answers_503_with_retry_after() -> None:
         peer.send(request("INVITE", peer.port, sdp_offer(), call_id="second", branch="z9hG4bK-2"), sip.port)
         answer = await peer.final()
         assert (answer.call_id, answer.status, answer.get("Retry-After")) == ("second", 503, "30")
+
+
+async def test_our_200_is_sent_again_until_the_ack() -> None:
+    async with sip_service() as sip, udp_peer() as peer:
+        peer.send(request("INVITE", peer.port, sdp_offer()), sip.port)
+        ok = await peer.final()
+        assert ok.status == 200
+        again = await peer.final(timeout=2.0)  # T1 = 0.5 s later, without our ACK
+        assert again.encode() == ok.encode()
+        tag = (ok.get("To") or "").split("tag=")[1]
+        peer.send(request("ACK", peer.port, branch="z9hG4bK-ack", to_tag=tag), sip.port)
+        await asyncio.sleep(0.2)  # an answer in flight when the ACK went
+        while not peer.received.empty():
+            peer.received.get_nowait()
+        with pytest.raises(TimeoutError):
+            await peer.response(timeout=1.6)  # past the next two retransmission times
