@@ -2,7 +2,7 @@
 the socket it names in real time (16 kHz L16 frames, notify echoed once played), `/vonage/event` ends
 calls, and the bot's hang-up reaches a local fake of the Voice API.
 
-The bot is the Kore.ai simulator with a short script; caller speech is espeak-ng (`en-us+f2`) as 16 kHz
+The bot is the Kore.ai bot with a short script; caller speech is espeak-ng (`en-us+f2`) as 16 kHz
 L16, recognised by PocketSphinx in the service's worker processes.
 """
 
@@ -20,7 +20,7 @@ import pytest
 import pytest_asyncio
 from aiohttp import WSCloseCode
 from aiohttp.test_utils import TestClient
-from simulated_bot import SimulatedBot, simulated_bot
+from simulated_bot import SimulatedBot
 
 from adapter.app_state import CALLS
 from adapter.doors.pacer import FRAME_S, LEAD_S, SLIN_16K
@@ -60,20 +60,14 @@ MAX_GAP_S = 0.25  # a stall, not jitter, on a busy 2-core box: the 40 ms goal is
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def simulator() -> AsyncIterator[SimulatedBot]:
-    async with simulated_bot(BOT) as bot:
-        yield bot
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def api() -> AsyncIterator[tuple[VoiceApi, str]]:
     async with voice_api() as served:
         yield served
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def service(simulator, api, key_file) -> AsyncIterator[TestClient]:
-    settings = vonage_settings(**simulator.env(), VONAGE_APPLICATION_ID=APPLICATION_ID,
+async def service(bot, api, key_file) -> AsyncIterator[TestClient]:
+    settings = vonage_settings(**bot.env(), VONAGE_APPLICATION_ID=APPLICATION_ID,
                                VONAGE_PRIVATE_KEY_FILE=str(key_file), VONAGE_API_URL=api[1])
     async with running(settings) as client:
         yield client
@@ -180,7 +174,7 @@ async def test_an_answer_without_a_usable_call_is_400(service, query):
 
 
 @module_loop
-async def test_a_caller_hears_the_welcome_answers_by_voice_and_hangs_up(service, simulator, check_balance):
+async def test_a_caller_hears_the_welcome_answers_by_voice_and_hangs_up(service, bot, check_balance):
     call_uuid = new_uuid()
     async with await call(service, call_uuid) as peer:
         peer.talk()
@@ -203,16 +197,16 @@ async def test_a_caller_hears_the_welcome_answers_by_voice_and_hangs_up(service,
         await peer.until(lambda p: p.closed, 10)
     assert peer.problems == []
     uid = "vonage-" + call_uuid
-    assert simulator.texts_from(uid) == ["balance"]
-    assert simulator.closures(uid) == 1
-    first = simulator.bodies(uid)[0]
+    assert bot.texts_from(uid) == ["balance"]
+    assert bot.closures(uid) == 1
+    first = bot.bodies(uid)[0]
     assert first["customData"]["ani"] == CALLER and first["from"]["id"] == uid
     assert service.app[CALLS].get(uid) is None
 
 
 @module_loop
 async def test_a_key_over_the_welcome_clears_it_and_the_bot_hangs_up_through_the_voice_api(
-        service, simulator, api, key_file, rsa_key):
+        service, bot, api, key_file, rsa_key):
     voice, _ = api
     call_uuid = new_uuid()
     async with await call(service, call_uuid) as peer:
@@ -222,7 +216,7 @@ async def test_a_key_over_the_welcome_clears_it_and_the_bot_hangs_up_through_the
         await peer.until(lambda p: p.closed, 30)
     kinds = [a.kind for a in peer.timeline]
     assert "clear" in kinds and kinds[-1] == "notify"
-    assert simulator.texts_from("vonage-" + call_uuid) == ["bye"]
+    assert bot.texts_from("vonage-" + call_uuid) == ["bye"]
     [(hung_up, authorization, body)] = [r for r in voice.requests if r[0] == call_uuid]
     assert body == {"action": "hangup"}
     claims = jwt.decode(authorization.removeprefix("Bearer "), rsa_key.public_key(), algorithms=["RS256"])
@@ -231,7 +225,7 @@ async def test_a_key_over_the_welcome_clears_it_and_the_bot_hangs_up_through_the
 
 
 @module_loop
-async def test_a_token_is_single_use_and_only_for_its_call(service, simulator):
+async def test_a_token_is_single_use_and_only_for_its_call(service, bot):
     endpoint = await ncco_endpoint(service, new_uuid())
     async with VonageSocket(service.session, endpoint) as first:
         await first.until(lambda p: len(p.timeline) > 0)
@@ -244,7 +238,7 @@ async def test_a_token_is_single_use_and_only_for_its_call(service, simulator):
     async with VonageSocket(service.session, forged) as wrong:
         await wrong.until(lambda p: p.closed, 10)
     assert wrong.close_code == WSCloseCode.POLICY_VIOLATION and "is for call" in wrong.close_reason
-    assert simulator.closures("vonage-" + other["headers"]["uuid"]) == 0
+    assert bot.closures("vonage-" + other["headers"]["uuid"]) == 0
 
 
 def connected(endpoint: dict[str, Any], **changed: Any) -> dict[str, Any]:
@@ -258,7 +252,7 @@ def connected(endpoint: dict[str, Any], **changed: Any) -> dict[str, Any]:
     ("connected again", WSCloseCode.POLICY_VIOLATION, "a second websocket:connected"),
 ])
 async def test_a_message_that_breaks_the_protocol_closes_its_socket_and_hangs_up_its_call_only(
-        service, simulator, bad, code, reason):
+        service, bot, bad, code, reason):
     async with await call(service) as bystander:
         bystander.talk()
         async with await call(service) as peer:
@@ -273,13 +267,13 @@ async def test_a_message_that_breaks_the_protocol_closes_its_socket_and_hangs_up
             await peer.until(lambda p: p.closed, 10)
         assert peer.close_code == code and reason in peer.close_reason
         uid = "vonage-" + peer._endpoint["headers"]["uuid"]
-        await asyncio.wait_for(_until_closed(simulator, uid), 10)
+        await asyncio.wait_for(_until_closed(bot, uid), 10)
         await bystander.until(lambda p: p.echoed == [1], 30)  # the other call went on
         assert not bystander.closed
 
 
-async def _until_closed(simulator: SimulatedBot, uid: str) -> None:
-    while simulator.closures(uid) != 1:
+async def _until_closed(bot: SimulatedBot, uid: str) -> None:
+    while bot.closures(uid) != 1:
         await asyncio.sleep(0.02)
 
 
@@ -304,7 +298,7 @@ async def test_a_socket_that_starts_wrong_is_closed_before_any_conversation(serv
 
 
 @module_loop
-async def test_speech_over_the_welcome_barges_in_and_the_reply_follows(service, simulator, check_balance):
+async def test_speech_over_the_welcome_barges_in_and_the_reply_follows(service, bot, check_balance):
     call_uuid = new_uuid()
     async with await call(service, call_uuid) as peer:
         peer.talk()
@@ -314,7 +308,7 @@ async def test_speech_over_the_welcome_barges_in_and_the_reply_follows(service, 
         kinds = [a.kind for a in peer.timeline]
         assert kinds.index("clear") < kinds.index("notify")  # the welcome was cut before its notify
         assert audio(peer.prompts()[-1][1]) == await rendered(service, BALANCE)
-    assert simulator.texts_from("vonage-" + call_uuid) == ["balance"]
+    assert bot.texts_from("vonage-" + call_uuid) == ["balance"]
 
 
 @module_loop
@@ -338,7 +332,7 @@ async def test_an_event_that_is_not_a_call_event_is_400(service, body):
 
 
 @module_loop
-async def test_unknown_socket_events_and_keys_are_ignored_and_logged_once(service, simulator, caplog):
+async def test_unknown_socket_events_and_keys_are_ignored_and_logged_once(service, bot, caplog):
     call_uuid = new_uuid()
     async with await call(service, call_uuid) as peer:
         await peer.until(lambda p: len(p.timeline) > 0)
@@ -351,7 +345,7 @@ async def test_unknown_socket_events_and_keys_are_ignored_and_logged_once(servic
         assert not peer.closed
     ignored = [r.getMessage() for r in caplog.records if "ignoring" in r.getMessage()]
     assert len(ignored) == 2, ignored
-    assert simulator.texts_from("vonage-" + call_uuid) == ["balance"]
+    assert bot.texts_from("vonage-" + call_uuid) == ["balance"]
 
 
 @module_loop

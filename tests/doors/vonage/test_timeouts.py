@@ -13,7 +13,6 @@ import pytest_asyncio
 from aiohttp import WSCloseCode
 from aiohttp.test_utils import TestClient
 from conversation.manual_clock import ManualClock
-from simulated_bot import SimulatedBot, simulated_bot
 
 from adapter.app_state import CALLS
 from adapter.doors.vonage.socket import HANDSHAKE_TIMEOUT_S, IDLE_TIMEOUT_S
@@ -24,20 +23,14 @@ from .conftest import ncco_endpoint, new_uuid, vonage_settings
 module_loop = pytest.mark.asyncio(loop_scope="module")
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def simulator() -> AsyncIterator[SimulatedBot]:
-    async with simulated_bot() as bot:
-        yield bot
-
-
 @pytest.fixture(scope="module")
 def clock() -> ManualClock:
     return ManualClock()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def service(simulator, clock) -> AsyncIterator[TestClient]:
-    async with running(vonage_settings(**simulator.env()), clock=clock) as client:
+async def service(bot, clock) -> AsyncIterator[TestClient]:
+    async with running(vonage_settings(**bot.env()), clock=clock) as client:
         yield client
 
 
@@ -70,7 +63,7 @@ async def test_a_socket_without_connected_is_closed_after_the_handshake_timeout(
 
 
 @module_loop
-async def test_a_silent_socket_is_dead_and_its_call_is_hung_up(service, simulator, clock):
+async def test_a_silent_socket_is_dead_and_its_call_is_hung_up(service, bot, clock):
     endpoint = await ncco_endpoint(service, new_uuid(), iat=clock.time())
     uid = "vonage-" + endpoint["headers"]["uuid"]
     async with service.session.ws_connect(endpoint["uri"]) as ws:
@@ -80,4 +73,4 @@ async def test_a_silent_socket_is_dead_and_its_call_is_hung_up(service, simulato
         clock.advance(IDLE_TIMEOUT_S + 1)
         code, reason = await close_of(ws)
     assert code == WSCloseCode.POLICY_VIOLATION and f"no message for {IDLE_TIMEOUT_S:g} s" in reason
-    await until(lambda: simulator.closures(uid) == 1)
+    await until(lambda: bot.closures(uid) == 1)
