@@ -36,7 +36,6 @@ from adapter.conversation.services import AudioSpec, Services
 from adapter.conversation.settings import ConversationSettings
 from adapter.conversation.store import MemoryStore
 from adapter.speech.recognizer import Recognizer, RecognizerStream, Transcript
-from adapter.speech.tts_worker import TtsError
 
 from .manual_clock import ManualClock
 
@@ -177,18 +176,18 @@ class InlinePool:
 
 class FakeSynthesizer:
     """Renders a prompt as silence of a known length: `durations[text]`, else one second a sentence
-    (so a test knows how long each prompt plays); texts in `broken` fail as espeak-ng would."""
+    (so a test knows how long each prompt plays); texts in `broken` raise their error instead."""
 
     def __init__(self) -> None:
         self.durations: dict[str, float] = {}
-        self.broken: set[str] = set()
+        self.broken: dict[str, Exception] = {}
 
     def seconds(self, text: str) -> float:
         return self.durations.get(text, float(max(1, len(re.findall(r"[.?!]", text)))))
 
     async def render(self, text: str, fmt: str = "wav16k", voice: str | None = None) -> bytes:
         if text in self.broken:
-            raise TtsError(f"espeak-ng could not say {text!r}")
+            raise self.broken[text]
         return encode_audio(Pcm.silence(self.seconds(text), 8000), fmt)
 
 

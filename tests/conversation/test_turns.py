@@ -5,6 +5,8 @@ moved on and nothing out.
 
 from __future__ import annotations
 
+import pytest
+
 from adapter.calls.bot import BotTimeout, BotUnavailable
 from adapter.calls.events import (
     AudioIn,
@@ -19,6 +21,7 @@ from adapter.calls.events import (
 from adapter.calls.keypad import DigitSpec, ExpectedInput
 from adapter.calls.phase import Phase
 from adapter.calls.replies import BotReply, CallAction, Menu, MenuOption
+from adapter.speech.tts_worker import TtsError
 
 from .fakes import LIVE, TIMED, TURNS, Wait, say, silence, voice
 
@@ -418,6 +421,19 @@ async def test_an_early_decode_is_the_answer_when_the_caller_has_finished(fast_c
     assert (await call.take())[0] == "heard hello" and len(call.recognizer.decoded) == 1
 
 
+async def test_a_transcript_that_comes_after_keys_won_over_the_speech_is_dropped(fast_call):
+    call = await fast_call(heard=("hello",), speculate_ms=0)
+    await call.played()
+    await call.take()
+    call.pool.open.clear()
+    await call.speak(voice(0.8) + silence(0.8))  # the decode waits for the recognizer
+    call.pool.open.set()  # it ends, and its transcript is posted after the key below
+    call.send(KeyIn("5"))
+    assert await call.take() == []
+    assert await call.after(3) == ["keys 5 -> 5", "said Pardon?", "play Pardon?", "listening"]
+    assert call.bot.texts == ["ON_CONNECT", "5"]
+
+
 async def test_a_recognizer_failure_in_a_recording_is_a_no_match(fast_call):
     call = await fast_call(audio=TURNS, heard=(RuntimeError("the decoder crashed"),))
     await call.take()
@@ -465,6 +481,13 @@ async def test_a_slow_bot_gets_a_filler_then_its_answer(fast_call):
     assert await call.take() == ["said Here it is.", "play Here it is.", "listening"]
 
 
+async def test_a_bot_that_has_begun_to_answer_gets_no_filler(fast_call):
+    call = await asked(fast_call, {"answers": {"two": [say("First part.", pending=True), Wait(3), say("Rest.")]}},
+                       "two")
+    assert await call.take() == ["heard two", "said First part.", "play First part."]
+    assert await call.after(3) == ["said Rest.", "play Rest.", "listening"]
+
+
 async def test_a_quick_bot_gets_no_filler(fast_call):
     call = await asked(fast_call, {"answers": {"quick": [Wait(1.5), say("Done.")]}}, "quick")
     assert await call.take() == ["heard quick"]
@@ -492,24 +515,15 @@ async def test_the_give_up_time_is_a_setting(fast_call):
     assert (await call.after(4))[0] == "bot timeout"
 
 
-async def test_a_failing_bot_is_apologised_for_and_the_call_goes_on(fast_call):
-    call = await fast_call(bot={"answers": {"x": [BotUnavailable("HTTP 500")]}})
-    await call.played()
-    await call.take()
-    call.send(TextIn("x"))
-    assert await call.take() == ["heard x", "bot error",
-                                 "play Sorry, something went wrong on our side. Please try again.", "listening"]
+@pytest.mark.parametrize(("error", "said"), [
+    (BotUnavailable("HTTP 500"), ["bot error", "play Sorry, something went wrong on our side. Please try again."]),
+    (BotTimeout("no answer"), ["bot timeout", "play Sorry, that is taking longer than expected. Please try again."]),
+])
+async def test_a_failing_bot_is_apologised_for_and_the_call_goes_on(fast_call, error, said):
+    call = await asked(fast_call, {"answers": {"x": [error]}}, "x")
+    assert await call.take() == ["heard x", *said, "listening"]
     call.send(TextIn("y"))
     assert (await call.take())[:2] == ["heard y", "said Pardon?"]
-
-
-async def test_a_bot_timeout_is_told_apart_from_a_failure(fast_call):
-    call = await fast_call(bot={"answers": {"x": [BotTimeout("no answer")]}})
-    await call.played()
-    await call.take()
-    call.send(TextIn("x"))
-    assert await call.take() == ["heard x", "bot timeout",
-                                 "play Sorry, that is taking longer than expected. Please try again.", "listening"]
 
 
 async def test_a_bot_down_at_the_welcome_ends_the_call(fast_call):
@@ -614,6 +628,24 @@ async def test_a_failed_session_closure_still_ends_the_call(fast_call):
     call = await fast_call()
     call.bot.fail_closure = True
     await ended_once(call, "caller hung up")
+
+
+async def test_a_prompt_that_cannot_be_rendered_is_skipped_and_the_call_goes_on(fast_call):
+    call = await fast_call(bot={"answers": {"x": [say("Unsayable.")]}})
+    call.synthesizer.broken["Unsayable."] = TtsError("espeak-ng crashed")
+    call.send(TextIn("x"))
+    assert (await call.take())[-3:] == ["heard x", "said Unsayable.", "listening"]
+    assert not call.conversation.closed
+
+
+async def test_an_internal_error_ends_the_call_with_an_apology(fast_call):
+    call = await fast_call(bot={"answers": {"x": [say("Crash.")]}})
+    call.synthesizer.broken["Crash."] = RuntimeError("a bug")
+    call.send(TextIn("x"))
+    assert (await call.take())[-3:] == ["said Crash.",
+                                        "play! Sorry, something went wrong on our side. Please try again.",
+                                        "hangup internal error"]
+    await ended_once(call, "internal error")
 
 
 async def test_input_after_the_end_is_ignored(fast_call):
