@@ -29,6 +29,7 @@ from adapter.config import ConfigError, Settings
 from adapter.conversation.services import Services
 from adapter.conversation.store import MemoryStore
 from adapter.doors import console, kiosk_stream, rest
+from adapter.doors.audiosocket import door as audiosocket
 from adapter.doors.pacer import add_pacer
 from adapter.doors.twilio import media as twilio_media
 from adapter.doors.twilio import voice as twilio_voice
@@ -354,6 +355,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     console.add_routes(app)
     twilio_voice.add_routes(app)
     twilio_media.add_routes(app)
+    audiosocket.add_routes(app, settings.audiosocket)
     vonage.add_routes(app, settings.vonage)
     if kore.mode == "async" and kore.callback_token is not None:
         version = kore.webhook.version if kore.webhook else (kore.version or "v2")
