@@ -14,6 +14,7 @@ from adapter.audio.limits import AudioLimits
 from adapter.config_reader import ConfigError, Reader, Secret, load_mapping
 from adapter.conversation.settings import ConversationSettings
 from adapter.doors.audiosocket.settings import AudioSocketSettings
+from adapter.doors.sip.settings import SipSettings
 from adapter.doors.twilio.settings import TwilioSettings
 from adapter.doors.vonage.settings import VonageSettings
 from adapter.kore.settings import KoreSettings
@@ -34,6 +35,7 @@ class Settings:
     twilio: TwilioSettings = field(default_factory=TwilioSettings)
     vonage: VonageSettings = field(default_factory=VonageSettings)
     audiosocket: AudioSocketSettings = field(default_factory=AudioSocketSettings)
+    sip: SipSettings = field(default_factory=SipSettings)
 
     @classmethod
     def load(cls, config_file: str | os.PathLike[str] | None = None,
@@ -42,4 +44,5 @@ class Settings:
         return cls(asr=AsrSettings.read(r), limits=AudioLimits.read(r), tts=TtsSettings.read(r),
                    kore=KoreSettings.read(r), conversation=ConversationSettings.read(r),
                    service=ServiceSettings.read(r), twilio=TwilioSettings.read(r),
-                   vonage=VonageSettings.read(r), audiosocket=AudioSocketSettings.read(r))
+                   vonage=VonageSettings.read(r), audiosocket=AudioSocketSettings.read(r),
+                   sip=SipSettings.read(r))
