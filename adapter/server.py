@@ -31,6 +31,8 @@ from adapter.conversation.store import MemoryStore
 from adapter.doors import console, kiosk_stream, rest
 from adapter.doors.audiosocket import door as audiosocket
 from adapter.doors.pacer import add_pacer
+from adapter.doors.sip.listener import add_sip
+from adapter.doors.sip.settings import SIP
 from adapter.doors.twilio import media as twilio_media
 from adapter.doors.twilio import voice as twilio_voice
 from adapter.doors.twilio.settings import TWILIO
@@ -337,6 +339,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app = web.Application(middlewares=[json_errors, utf8_headers, body_deadline, api_key],
                           client_max_size=settings.limits.max_bytes + BODY_SLACK_BYTES)
     app[SETTINGS] = settings
+    app[SIP] = settings.sip
     app[SERVICE], app[CONVERSATION], app[LIMITS], app[TTS], app[TWILIO] = (
         settings.service, settings.conversation, settings.limits, settings.tts, settings.twilio)
     app[METRICS] = Metrics()
@@ -350,6 +353,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi)
     add_pacer(app)
+    add_sip(app)
     rest.add_routes(app)
     kiosk_stream.add_routes(app)
     console.add_routes(app)
