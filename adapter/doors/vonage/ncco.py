@@ -20,8 +20,9 @@ from adapter.json_body import JsonBodyError, load_json
 CONTENT_TYPE = "audio/l16;rate=16000"
 #: Vonage's limit on the endpoint's headers (specs/telephony.md §10.3)
 MAX_HEADERS_BYTES = 512
-#: a number or SIP user as Vonage reports it; longer would crowd the headers' 512 bytes
-MAX_PARTY_CHARS = 64
+#: a number or SIP user as Vonage reports it (printable ASCII): both at this length, with the uuid and the
+#: token (which carries them again), still fit the headers' 512 bytes
+MAX_PARTY_CHARS = 48
 _UUID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 PREFIX = "vonage-"
 
@@ -47,9 +48,12 @@ def call_uuid(value: object) -> str:
 
 def _party(fields: Mapping[str, Any], name: str) -> str:
     value = fields.get(name, "")
-    if not isinstance(value, str | int) or isinstance(value, bool) or len(str(value)) > MAX_PARTY_CHARS:
-        raise ApiError(400, "bad_request", f'"{name}" must be a number or name of at most {MAX_PARTY_CHARS} characters')
-    return str(value)
+    text = str(value)
+    if not isinstance(value, str | int) or isinstance(value, bool) or len(text) > MAX_PARTY_CHARS \
+            or not (text.isascii() and text.isprintable()):
+        raise ApiError(400, "bad_request", f'"{name}" must be a number or name of at most {MAX_PARTY_CHARS} '
+                       "printable ASCII characters")
+    return text
 
 
 def json_fields(payload: bytes) -> dict[str, Any]:

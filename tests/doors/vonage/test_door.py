@@ -123,6 +123,15 @@ async def test_the_ncco_connects_the_call_to_our_socket_with_its_identity_and_a_
 
 
 @module_loop
+async def test_the_longest_parties_still_fit_vonages_512_bytes_of_headers(service):
+    query = {"uuid": new_uuid(), "from": "sip:" + "a" * 44, "to": "9" * 48}
+    resp = await service.get("/vonage/answer", params=query, headers=signed_headers(SECRET, query_payload(query)))
+    assert resp.status == 200
+    headers = (await resp.json())[0]["endpoint"][0]["headers"]
+    assert len(json.dumps(headers, separators=(",", ":"))) <= 512
+
+
+@module_loop
 async def test_the_answer_url_may_be_a_signed_post(service):
     body = json.dumps({"uuid": new_uuid(), "from": CALLER, "to": CALLED, "conversation_uuid": "CON-1"}).encode()
     resp = await service.post("/vonage/answer", data=body,
@@ -163,7 +172,8 @@ async def test_a_query_altered_after_signing_is_401(service):
 
 
 @module_loop
-@pytest.mark.parametrize("query", [{"uuid": "x"}, {"uuid": "../../etc"}, {"uuid": new_uuid(), "from": "1" * 65}])
+@pytest.mark.parametrize("query", [{"uuid": "x"}, {"uuid": "../../etc"}, {"uuid": new_uuid(), "from": "1" * 49},
+                                   {"uuid": new_uuid(), "to": "Ünknown"}, {"uuid": new_uuid(), "to": "a\nb"}])
 async def test_an_answer_without_a_usable_call_is_400(service, query):
     resp = await service.get("/vonage/answer", params=query, headers=signed_headers(SECRET, query_payload(query)))
     assert resp.status == 400
