@@ -24,6 +24,8 @@ from adapter import json_log
 from adapter.api_errors import CODES, error_response
 from adapter.app_state import METRICS
 from adapter.config import Settings
+from adapter.doors.sip.listener import USER_AGENT
+from adapter.doors.sip.uas import host as sip_host
 from adapter.metrics import Metrics
 from adapter.server import create_app, local_url, runner_options
 
@@ -45,6 +47,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Prints one line with the URL once it is ready (port 0: any free port).")
     p.add_argument("--host", help="address to listen on (default KORE_VOICE_HOST or 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default KORE_VOICE_PORT or 8080; 0: any free port)")
+    p.add_argument("--audiosocket-port", type=int,
+                   help="Asterisk AudioSocket TCP port (default KORE_VOICE_AUDIOSOCKET_PORT; unset: no listener)")
+    p.add_argument("--sip-port", type=int,
+                   help="start the SIP door on this UDP+TCP port (default KORE_VOICE_SIP_PORT; 0: any free port)")
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     p.set_defaults(run=run)
 
@@ -57,6 +63,11 @@ def listen(host: str, port: int) -> socket.socket:
 
 def run(args: argparse.Namespace) -> int:
     settings = Settings.load(args.config)
+    if args.audiosocket_port is not None:
+        audiosocket = dataclasses.replace(settings.audiosocket, port=args.audiosocket_port)
+        settings = dataclasses.replace(settings, audiosocket=audiosocket)
+    if args.sip_port is not None:
+        settings = dataclasses.replace(settings, sip=dataclasses.replace(settings.sip, port=args.sip_port))
     host = args.host if args.host is not None else settings.service.host
     port = args.port if args.port is not None else settings.service.port
     try:
@@ -175,7 +186,9 @@ async def _serve(settings: Settings, sock: socket.socket) -> None:
         bot = ("the embedded demo bot (no KORE_WEBHOOK_URL)" if kore.webhook is None
                else f"the Kore.ai bot at {kore.webhook.base}")
         url = local_url(*sock.getsockname()[:2])
-        print(f"kore-voice: serving on {url} with {bot}; browser console: {url}/console", flush=True)
+        sip = app.get(USER_AGENT)
+        doors = "" if sip is None else f"; SIP door on udp+tcp {sip_host(sip.address[0])}:{sip.address[1]}"
+        print(f"kore-voice: serving on {url} with {bot}; browser console: {url}/console{doors}", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from conversation.manual_clock import ManualClock
+from serve_process import service_env
 
 from adapter.doors.audiosocket.calls import BOOK
 from adapter.doors.audiosocket.door import SERVER, STALL_S
@@ -84,3 +87,22 @@ async def test_the_channel_drivers_slin16_is_taken_when_enabled():
         await peer.hang_up()
         await peer.until(lambda p: p.closed, 10)
     assert peer.problems == [] and {(a.kind, len(a.payload)) for a in peer.audio()} == {(0x12, 640)}
+
+
+async def test_serve_starts_the_listener_on_the_port_given(unused_tcp_port):
+    """`kore-voice serve --audiosocket-port N`: Asterisk's calls are answered on N."""
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("kore-voice")), "serve", "--port", "0",
+        "--audiosocket-port", str(unused_tcp_port), env=service_env(), stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL)
+    assert process.stdout is not None
+    try:
+        assert "serving on" in (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
+        async with AudioSocketPeer("127.0.0.1", unused_tcp_port) as peer:
+            await peer.until(lambda p: len(p.audio()) > 0, 30)  # the welcome
+            await peer.hang_up()
+            await peer.until(lambda p: p.closed, 10)
+        assert peer.problems == []
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), 30)
