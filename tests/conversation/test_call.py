@@ -26,6 +26,7 @@ from adapter.calls.events import (
     Transfer,
     UtteranceIn,
 )
+from adapter.calls.phase import Phase
 from adapter.conversation.services import AudioSpec
 
 from .conftest import CallDriver
@@ -147,7 +148,7 @@ async def test_a_whole_banking_call(start_call, say):
     await call.conversation.hang_up()
     await call.conversation.hang_up()
     closures = [b for b in call.bodies() if b["message"].get("val") == "SESSION_CLOSURE"]
-    assert len(closures) == 1 and call.conversation.state.phase == "closed"
+    assert len(closures) == 1 and call.conversation.phase == Phase.CLOSED
 
 
 async def test_menu_choice_by_key_sends_the_payload_and_transfers(start_call):
