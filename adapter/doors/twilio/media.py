@@ -8,8 +8,9 @@
   audio, keys, echoed marks and `stop` become conversation events; prompts go back as 20 ms `media`
   frames paced by the shared pacer (adapter/doors/pacer.py) and a `mark` each, `clear` on barge-in. A
   message that breaks the protocol closes this stream (1003/1008/1009, reason logged) and hangs up its
-  call; other calls go on. An event we do not know (Twilio adds events) or a key we do not know is logged once per kind and
-  passed over. A socket without `start` within HANDSHAKE_TIMEOUT_S is closed, whatever else it sends.
+  call; other calls go on. An event we do not know (Twilio adds events) or a key we do not know is
+  logged once per kind and passed over. A socket without `start` within HANDSHAKE_TIMEOUT_S is closed,
+  whatever else it sends.
 - `POST /twilio/after-stream` (the `<Connect action>`): once we close the socket after a goodbye,
   Twilio asks what next: `<Dial>` for a transfer, `<Hangup/>` otherwise, an apology at the call limit.
 """
