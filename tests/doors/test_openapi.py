@@ -4,6 +4,7 @@ a body that fits its schema. One recipe per documented (method, path, status) ma
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,8 @@ NEW_CALL = {"from": "+15551230000", "to": "+15559870000"}
 TURNS = "/v1/calls/{new}/turns"
 UPGRADE = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+AUDIOSOCKET_CALLS, AUDIOSOCKET_CALL = "/v1/audiosocket/calls", "/v1/audiosocket/{uuid}"
+ASTERISK_UUID = "40325ec2-5efd-4bd3-805f-53576e581d13"
 TEXT, MP3, OGG = {"Content-Type": "text/plain"}, {"Accept": "audio/mpeg"}, {"Accept": "audio/ogg"}
 # One request each: (app, path, request options); {new} is a fresh call's id, {ended} an ended call's.
 REQUESTS: dict[tuple[str, str, int], tuple[str, str, dict[str, Any]]] = {
@@ -80,6 +83,12 @@ REQUESTS: dict[tuple[str, str, int], tuple[str, str, dict[str, Any]]] = {
     ("get", "/v1/stream", 101): ("demo", "/v1/stream", {"headers": UPGRADE}),
     ("get", "/v1/stream", 400): ("demo", "/v1/stream", {}),
     ("get", "/v1/stream", 401): ("stub", "/v1/stream?key=wrong", {"headers": UPGRADE}),
+    ("post", AUDIOSOCKET_CALLS, 201): ("demo", AUDIOSOCKET_CALLS, {"json": {"uuid": ASTERISK_UUID, **NEW_CALL}}),
+    ("post", AUDIOSOCKET_CALLS, 400): ("demo", AUDIOSOCKET_CALLS, {"json": {"uuid": "not-a-uuid"}}),
+    ("post", AUDIOSOCKET_CALLS, 401): ("stub", AUDIOSOCKET_CALLS, {"json": {"uuid": ASTERISK_UUID}}),
+    ("get", AUDIOSOCKET_CALL, 400): ("demo", "/v1/audiosocket/not-a-uuid", {}),
+    ("get", AUDIOSOCKET_CALL, 401): ("stub", f"/v1/audiosocket/{ASTERISK_UUID}", {}),
+    ("get", AUDIOSOCKET_CALL, 404): ("demo", "/v1/audiosocket/00000000-0000-4000-8000-000000000000", {}),
 }
 
 
@@ -139,6 +148,22 @@ async def _bot_failed(apps: Apps) -> aiohttp.ClientResponse:
 @recipe("post", "/v1/calls/{call_id}/turns", 504)
 async def _bot_timed_out(apps: Apps) -> aiohttp.ClientResponse:
     return await _stub_turn(apps, "2")
+
+
+async def _registered(apps: Apps) -> str:
+    call = str(uuid.uuid4())
+    assert (await apps.demo.post(AUDIOSOCKET_CALLS, json={"uuid": call})).status == 201
+    return call
+
+
+@recipe("post", AUDIOSOCKET_CALLS, 409)
+async def _registered_twice(apps: Apps) -> aiohttp.ClientResponse:
+    return await apps.demo.post(AUDIOSOCKET_CALLS, json={"uuid": await _registered(apps)})
+
+
+@recipe("get", AUDIOSOCKET_CALL, 200)
+async def _a_registered_call(apps: Apps) -> aiohttp.ClientResponse:
+    return await apps.demo.get(f"/v1/audiosocket/{await _registered(apps)}")
 
 
 @recipe("post", "/v1/calls/{call_id}/turns", 429)

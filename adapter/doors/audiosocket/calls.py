@@ -34,7 +34,7 @@ CALL_PATH = "/v1/audiosocket/{uuid}"
 KEEP_S = 600.0
 #: registrations waiting, and ended calls remembered, at most
 MAX_KEPT = 10_000
-MAX_NUMBER_CHARS = 256
+MAX_NUMBER_CHARS = 128
 MAX_BODY_BYTES = 4096
 
 Action = Literal["hangup", "transfer"]

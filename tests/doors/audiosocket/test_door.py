@@ -259,7 +259,7 @@ async def test_numbers_registered_before_the_call_reach_the_bot(service, bot):
     ({"from": "+1"}, 400, '"uuid" must be a UUID string such as 40325ec2-5efd-4bd3-805f-53576e581d13'),
     ({"uuid": "not-a-uuid"}, 400, '"uuid" must be a UUID string such as 40325ec2-5efd-4bd3-805f-53576e581d13'),
     ({"uuid": str(uuid.uuid4()), "from": 5}, 400,
-     '"from" must be a number or SIP URI of at most 256 printable characters'),
+     '"from" must be a number or SIP URI of at most 128 printable characters'),
     ([1], 400, "the body must be a JSON object"),
     ({"uuid": str(uuid.uuid4()), "to": "x" * 5000}, 413, "a registration is at most 4096 bytes"),
 ])
