@@ -2,8 +2,8 @@
 playing Asterisk over real TCP in real time (the UUID first, then 20 ms slin frames for the whole call,
 keys as 0x03 frames, 0x00 or EOF to hang up).
 
-The bot is the Kore.ai simulator with a short script; caller speech is espeak-ng (`en-us+f2`) as 8 kHz
-16-bit PCM, recognised by PocketSphinx in the service's worker processes.
+The bot is the Kore.ai simulator playing `BOT` (the shared `bot` fixture); caller speech is espeak-ng
+(`en-us+f2`) as 8 kHz 16-bit PCM, recognised by PocketSphinx in the service's worker processes.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient
-from simulated_bot import SimulatedBot, simulated_bot
+from simulated_bot import SimulatedBot
 
 from adapter.app_state import CALLS
 from adapter.doors.audiosocket.door import SERVER
@@ -60,12 +60,6 @@ AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
 
 # --- the service, the bot, the caller -------------------------------------------------------------------
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def bot() -> AsyncIterator[SimulatedBot]:
-    async with simulated_bot(BOT) as simulated:
-        yield simulated
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
