@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from adapter.config_reader import ConfigError, Reader, Secret
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
 
 @dataclass(frozen=True, slots=True)
 class ServiceSettings:
@@ -22,6 +24,8 @@ class ServiceSettings:
     max_connections: int = 1000  # open HTTP connections at once (then 503 and close); `serve` only
     header_timeout_s: float = 15.0  # to send a whole request head, from connecting or the previous answer
     body_timeout_s: float = 60.0  # to send a whole request body, from its head
+    drain_s: float = 30.0  # after SIGTERM, live calls may go on this long before they are closed (`serve`)
+    log_level: str = "info"  # the service log's threshold (`serve`)
 
     @classmethod
     def read(cls, r: Reader) -> ServiceSettings:
@@ -44,4 +48,6 @@ class ServiceSettings:
             max_connections=r.integer("KORE_VOICE_MAX_CONNECTIONS", 1000, minimum=1),
             header_timeout_s=r.number("KORE_VOICE_HEADER_TIMEOUT_SECONDS", 15.0, minimum=0.1),
             body_timeout_s=r.number("KORE_VOICE_BODY_TIMEOUT_SECONDS", 60.0, minimum=0.1),
+            drain_s=r.number("KORE_VOICE_DRAIN_S", 30.0),
+            log_level=r.choice("KORE_VOICE_LOG_LEVEL", LOG_LEVELS, "info"),
         )
