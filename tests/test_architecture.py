@@ -111,3 +111,9 @@ def test_doors_and_their_tests_never_import_kore(where):
 
 def test_the_checker_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_every_folder_of_code_is_a_package():
+    """setuptools' find_packages skips a folder without __init__.py: a non-editable install would lack it."""
+    folders = {f.parent for f in SOURCES}
+    assert sorted(str(d.relative_to(ROOT)) for d in folders if not (d / "__init__.py").exists()) == []
