@@ -3,9 +3,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 # System packages: the service's (espeak-ng speaks, ffmpeg decodes MP3/OGG, sox plays and converts audio as the
-# README shows), and the tests' only (multimon-ng checks our DTMF, chromium runs the browser console test, sipp and baresip call the SIP door).
+# README shows), and the tests' only (multimon-ng checks our DTMF, chromium runs the browser console test, sipp and baresip call the SIP door,
+# redis-server and nginx run several instances behind a balancer).
 RUN_PACKAGES := espeak-ng libespeak-ng1 ffmpeg sox
-TEST_PACKAGES := multimon-ng chromium sip-tester baresip
+TEST_PACKAGES := multimon-ng chromium sip-tester baresip redis-server nginx
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test bench system system-test clean

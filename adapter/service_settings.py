@@ -26,6 +26,9 @@ class ServiceSettings:
     body_timeout_s: float = 60.0  # to send a whole request body, from its head
     drain_s: float = 30.0  # after SIGTERM, live calls may go on this long before they are closed (`serve`)
     log_level: str = "info"  # the service log's threshold (`serve`)
+    redis_url: Secret | None = None  # shared state for several instances; None: everything in this process
+    session_ttl_s: float = 3600.0  # a call's stored state outlives its last change this long (Redis only)
+    lease_s: float = 15.0  # an instance silent this long is dead: a survivor closes its calls (Redis only)
 
     @classmethod
     def read(cls, r: Reader) -> ServiceSettings:
@@ -35,6 +38,9 @@ class ServiceSettings:
         public_url = r.text("KORE_VOICE_PUBLIC_URL")
         if public_url is not None and not public_url.startswith(("http://", "https://")):
             raise ConfigError(f"KORE_VOICE_PUBLIC_URL must start with http:// or https://, not {public_url!r}")
+        redis_url = r.secret("KORE_VOICE_REDIS_URL")  # a secret: it may hold Redis's password
+        if redis_url is not None and not redis_url.reveal().startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError("KORE_VOICE_REDIS_URL must start with redis://, rediss:// or unix://")
         return cls(
             host=r.text("KORE_VOICE_HOST", "127.0.0.1") or "127.0.0.1",
             port=port,
@@ -50,4 +56,7 @@ class ServiceSettings:
             body_timeout_s=r.number("KORE_VOICE_BODY_TIMEOUT_SECONDS", 60.0, minimum=0.1),
             drain_s=r.number("KORE_VOICE_DRAIN_S", 30.0),
             log_level=r.choice("KORE_VOICE_LOG_LEVEL", LOG_LEVELS, "info"),
+            redis_url=redis_url,
+            session_ttl_s=r.number("KORE_VOICE_SESSION_TTL_S", 3600.0, minimum=60.0),
+            lease_s=r.number("KORE_VOICE_LEASE_S", 15.0, minimum=1.0),
         )
