@@ -1,5 +1,6 @@
 """The process's live calls, whatever their door: a cap on how many, async bot replies routed to their
-call (the `CallInbox` of adapter.kore.callbacks), and every call hung up when the service stops.
+call (the `CallInbox` of adapter.kore.callbacks), and every call hung up when the service stops. A stopping
+service first drains: it takes no new call while the live ones go on (`drain`, `ended`).
 
 Ended calls leave only their id behind (the latest ENDED_IDS_KEPT), so a door can refuse to start a call
 id twice (a replayed Twilio stream) while the session store keeps nothing of them."""
@@ -32,13 +33,16 @@ class CallRegistry:
         self._calls: dict[str, Conversation] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._ended_ids: OrderedDict[str, None] = OrderedDict()
+        self._draining = False
 
     def start(self, conversation: Conversation) -> None:
         """Start the call (its welcome) and keep it here until it ends.
 
         Raises:
-            TooManyCalls: the service already has KORE_VOICE_MAX_CALLS live calls.
+            TooManyCalls: the service already has KORE_VOICE_MAX_CALLS live calls, or is draining.
         """
+        if self._draining:
+            raise TooManyCalls("the service is stopping and takes no new calls; try again (another instance answers)")
         if len(self._calls) >= self._max_calls:
             raise TooManyCalls(f"the service is at its limit of {self._max_calls} calls; try again later")
         call_id = conversation.call.user_id
@@ -57,6 +61,19 @@ class CallRegistry:
         self._ended_ids[call_id] = None
         if len(self._ended_ids) > ENDED_IDS_KEPT:
             self._ended_ids.popitem(last=False)
+
+    def drain(self) -> None:
+        """Take no new call from now on (the service is stopping); the live ones go on."""
+        self._draining = True
+
+    @property
+    def draining(self) -> bool:
+        return self._draining
+
+    async def ended(self) -> None:
+        """Wait until no call is live."""
+        while self._tasks:
+            await asyncio.wait(list(self._tasks.values()))
 
     def get(self, call_id: str) -> Conversation | None:
         return self._calls.get(call_id)

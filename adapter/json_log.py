@@ -1,5 +1,9 @@
 """One-line JSON logs for the service: every record and every HTTP request, secrets left out.
 
+Every line logged while a call is being handled names it (`call_id`), whichever module logs it: the call's
+conversation task runs in a context of its own (`call_context`), and a door's handler marks its call
+(`CALL_ID.set`, or the `call_scope` middleware for routes with a `{call_id}`).
+
 Access lines carry no headers at all (so no Authorization). Every line, from any logger, goes through
 one `redact`: secrets that travel in URLs (the async callback token in `/kore/callback/{token}`, the
 Twilio audio token in `/twilio/audio/{token}/…`, `?key=` and `?token=`), bearer credentials and JWTs
@@ -8,10 +12,11 @@ become `***`, whatever message, field or traceback quotes them.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -28,6 +33,39 @@ _SECRETS = re.compile(
     r"|(?P<jwt>\beyJ[\w-]+\.[\w-]+\.[\w-]*)",
     re.IGNORECASE,
 )
+
+
+#: the call being handled in this context (a conversation's task, a door's handler); None: no call
+CALL_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("call_id", default=None)
+
+
+def call_context(call_id: str) -> contextvars.Context:
+    """A copy of the current context in which every line logged is `call_id`'s: for the call's own task
+    (`asyncio.create_task(..., context=call_context(id))`), and so for every task it starts."""
+    context = contextvars.copy_context()
+    context.run(CALL_ID.set, call_id)
+    return context
+
+
+@web.middleware
+async def call_scope(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                     ) -> web.StreamResponse:
+    """A request to a route with a `{call_id}` is that call's: its lines and its access line name it."""
+    call_id = request.match_info.get("call_id")
+    if call_id is not None:
+        CALL_ID.set(call_id)
+    return await handler(request)
+
+
+class CallIds(logging.Filter):
+    """Names the call being handled (`call_id`) on every record logged while it is, unless the record
+    names one itself."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        call_id = CALL_ID.get()
+        if call_id is not None and not hasattr(record, "call_id"):
+            record.call_id = call_id
+        return True
 
 
 def redact(text: str) -> str:
@@ -67,6 +105,7 @@ def configure(level: str = "info") -> None:
     """Send every log record to stderr as one JSON line."""
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(CallIds())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -78,20 +117,10 @@ def logged_path(request: web.BaseRequest) -> str:
     return redact(request.path)
 
 
-def route_params(request: web.BaseRequest) -> Mapping[str, str]:
-    """The matched route's parameters; none for a request aiohttp could not parse, whose
-    `match_info` asserts there is one."""
-    try:
-        return getattr(request, "match_info", None) or {}
-    except AssertionError:
-        return {}
-
-
 class JsonAccessLogger(AbstractAccessLogger):
     """aiohttp's access log as one JSON line per request."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        match_info = route_params(request)
         fields: dict[str, object] = {
             "remote": request.remote,
             "method": request.method,
@@ -100,6 +129,4 @@ class JsonAccessLogger(AbstractAccessLogger):
             "bytes": response.body_length,
             "ms": round(time * 1000, 1),
         }
-        if "call_id" in match_info:
-            fields["call_id"] = match_info["call_id"]
         self.logger.info("%s %s %d", request.method, fields["path"], response.status, extra=fields)

@@ -37,7 +37,7 @@ from adapter.doors.twilio import media as twilio_media
 from adapter.doors.twilio import voice as twilio_voice
 from adapter.doors.twilio.settings import TWILIO
 from adapter.doors.vonage import webhooks as vonage
-from adapter.json_log import JsonAccessLogger, logged_path, redact
+from adapter.json_log import JsonAccessLogger, call_scope, logged_path, redact
 from adapter.kore.callbacks import ReplyRouter, add_callback_routes
 from adapter.kore.client import KoreClient
 from adapter.kore.simulator.embedded import embedded_bot
@@ -288,7 +288,8 @@ BOT_PROBE = web.AppKey("bot_probe", BotProbe)
 
 async def readyz(request: web.Request) -> web.Response:
     """Ready when the recogniser is loaded, the synthesizer has its voice and the bot answers (asked at
-    most every BOT_PROBE_TTL_S)."""
+    most every BOT_PROBE_TTL_S), and the service is not stopping: a draining instance fails readiness first,
+    so its balancer sends new calls elsewhere while its live calls finish."""
     app = request.app
     kore = app[SETTINGS].kore
     problem = await app[BOT_PROBE].problem()
@@ -297,6 +298,8 @@ async def readyz(request: web.Request) -> web.Response:
         "recognizer": {"ok": True, "detail": app[RECOGNIZER].name},
         "synthesizer": {"ok": bool(app[SYNTHESIZER].default_voice), "detail": app[SYNTHESIZER].default_voice},
         "bot": {"ok": problem is None, "detail": f"{bot} at {app[BOT_URL]}" + (f": {problem}" if problem else "")},
+        "calls": {"ok": not app[CALLS].draining, "detail": "draining: the service is stopping; new calls are refused"
+                  if app[CALLS].draining else f"taking new calls ({len(app[CALLS])} live)"},
     }
     ready = all(check["ok"] for check in checks.values())
     return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
@@ -336,7 +339,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     kore = settings.kore
     if kore.mode == "async" and kore.embedded and settings.service.port == 0:
         raise ConfigError("KORE_MODE=async with the embedded bot needs a fixed KORE_VOICE_PORT for its callbacks")
-    app = web.Application(middlewares=[json_errors, utf8_headers, body_deadline, api_key],
+    app = web.Application(middlewares=[call_scope, json_errors, utf8_headers, body_deadline, api_key],
                           client_max_size=settings.limits.max_bytes + BODY_SLACK_BYTES)
     app[SETTINGS] = settings
     app[SIP] = settings.sip

@@ -1,5 +1,10 @@
 """`kore-voice serve`: run the service until Ctrl-C or SIGTERM, logging one JSON line per event.
 
+Stopping drains (a rolling restart behind a balancer loses no call): the first SIGTERM or SIGINT fails
+readiness and refuses new calls (503) while live calls go on for up to KORE_VOICE_DRAIN_S; then each is
+closed properly (the bot's `SESSION_CLOSURE`, the door's hang-up) and the process exits 0. A second signal
+cuts the drain short: the calls are closed at once.
+
 Its defences against clients that hold connections (the app's own are in adapter/server.py): at most
 KORE_VOICE_MAX_CONNECTIONS open at once (the excess gets one 503 line and is closed), the open-file
 limit raised to fit them, and accept() failing for lack of file descriptors said once a minute.
@@ -22,12 +27,14 @@ from aiohttp import web
 
 from adapter import json_log
 from adapter.api_errors import CODES, error_response
-from adapter.app_state import METRICS
+from adapter.app_state import CALLS, METRICS
+from adapter.call_registry import CallRegistry
 from adapter.config import Settings
 from adapter.doors.sip.listener import USER_AGENT
 from adapter.doors.sip.uas import host as sip_host
 from adapter.metrics import Metrics
 from adapter.server import create_app, local_url, runner_options
+from adapter.service_settings import LOG_LEVELS
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="Asterisk AudioSocket TCP port (default KORE_VOICE_AUDIOSOCKET_PORT; unset: no listener)")
     p.add_argument("--sip-port", type=int,
                    help="start the SIP door on this UDP+TCP port (default KORE_VOICE_SIP_PORT; 0: any free port)")
-    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    p.add_argument("--log-level", choices=LOG_LEVELS, help="default KORE_VOICE_LOG_LEVEL or info")
     p.set_defaults(run=run)
 
 
@@ -76,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"kore-voice: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     service = dataclasses.replace(settings.service, host=host, port=sock.getsockname()[1])
-    json_log.configure(args.log_level)
+    json_log.configure(args.log_level or settings.service.log_level)
     asyncio.run(_serve(dataclasses.replace(settings, service=service), sock))
     return 0
 
@@ -174,6 +181,40 @@ def fit_open_files(max_connections: int) -> None:
                     "under load", soft, FD_RESERVE)
 
 
+class StopSignals:
+    """SIGINT and SIGTERM, counted: the first starts the drain, the second ends it."""
+
+    def __init__(self) -> None:
+        self.first, self.second = asyncio.Event(), asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._received, sig)
+
+    def _received(self, sig: signal.Signals) -> None:
+        if self.first.is_set():
+            log.info("%s again: closing the live calls now", sig.name)
+            self.second.set()
+        else:
+            log.info("%s: stopping", sig.name)
+            self.first.set()
+
+
+async def drain(calls: CallRegistry, drain_s: float, cut_short: asyncio.Event) -> None:
+    """Refuse new calls (readiness fails with them) and let the live ones go on until they have all ended,
+    `drain_s` has passed or `cut_short` is set, whichever comes first."""
+    calls.drain()
+    if not len(calls):
+        return
+    log.info("draining: new calls are refused; %d live calls may go on for up to %g s", len(calls), drain_s,
+             extra={"live_calls": len(calls), "drain_s": drain_s})
+    waits = [asyncio.create_task(calls.ended()), asyncio.create_task(cut_short.wait())]
+    await asyncio.wait(waits, timeout=drain_s, return_when=asyncio.FIRST_COMPLETED)
+    for wait in waits:
+        wait.cancel()
+    if len(calls):
+        log.info("the drain is over with %d calls still live: closing them", len(calls))
+
+
 async def _serve(settings: Settings, sock: socket.socket) -> None:
     app = create_app(settings)
     asyncio.get_running_loop().set_exception_handler(AcceptErrors(app[METRICS]))
@@ -189,10 +230,8 @@ async def _serve(settings: Settings, sock: socket.socket) -> None:
         sip = app.get(USER_AGENT)
         doors = "" if sip is None else f"; SIP door on udp+tcp {sip_host(sip.address[0])}:{sip.address[1]}"
         print(f"kore-voice: serving on {url} with {bot}; browser console: {url}/console{doors}", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        signals = StopSignals()
+        await signals.first.wait()
+        await drain(app[CALLS], settings.service.drain_s, signals.second)
     finally:
         await runner.cleanup()

@@ -40,6 +40,7 @@ from adapter.conversation.services import AudioSpec, Services
 from adapter.conversation.settings import ConversationSettings
 from adapter.conversation.store import CallState
 from adapter.conversation.timers import FILLER, GIVE_UP, INTER_DIGIT, NO_INPUT, Timeout, Timers
+from adapter.json_log import call_context
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,8 @@ class Conversation:
     def start(self) -> asyncio.Task[None]:
         """Start the call (the bot's welcome); the task ends when the call does."""
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name=f"call {self.call.user_id}")
+            self._task = asyncio.create_task(self._run(), name=f"call {self.call.user_id}",
+                                             context=call_context(self.call.user_id))  # its lines name it
         return self._task
 
     def send(self, event: InputEvent) -> None:

@@ -24,6 +24,7 @@ from aiohttp import web
 from adapter.app_state import METRICS
 from adapter.calls.events import OutputEvent
 from adapter.conversation.call import Conversation
+from adapter.json_log import CALL_ID
 
 
 async def serve(app: web.Application, conversation: Conversation, feed: Awaitable[None],
@@ -31,6 +32,7 @@ async def serve(app: web.Application, conversation: Conversation, feed: Awaitabl
     """Run the call until both sides are done: `feed` has returned and the conversation has ended."""
     metrics = app[METRICS]
     door = conversation.call.door
+    CALL_ID.set(conversation.call.user_id)  # the door's lines while it serves the call name it
 
     async def pump() -> None:
         try:

@@ -36,6 +36,7 @@ from adapter.conversation.services import AudioSpec
 from adapter.doors.open_call import TooManyCalls, open_call
 from adapter.doors.rest_calls import DOOR, ReplyAudio, RestCall, RestCalls, TurnResult
 from adapter.json_body import JsonBodyError, load_json
+from adapter.json_log import CALL_ID
 from adapter.stage_timing import StageTimes
 
 log = logging.getLogger(__name__)
@@ -225,6 +226,7 @@ async def create_call(request: web.Request) -> web.Response:
         conversation = open_call(app, CallInfo.new(DOOR, new.caller, new.called), REST_AUDIO, times)
     except TooManyCalls as exc:
         raise ApiError(503, "busy", str(exc), {"Retry-After": "5"}) from None
+    CALL_ID.set(conversation.call.user_id)  # this request's lines (its access line too) name the new call
     call = RestCall(conversation, times, app[METRICS], app[CLOCK], app[SERVICE].turns_per_minute,
                     app[SERVICE].call_idle_s)
     app[REST_CALLS].add(call)

@@ -50,6 +50,7 @@ from adapter.doors.twilio.recordings import (
 )
 from adapter.doors.twilio.settings import TWILIO
 from adapter.doors.twilio.signature import base_url, verified_params
+from adapter.json_log import CALL_ID
 from adapter.service_settings import ServiceSettings
 from adapter.stage_timing import StageTimes
 
@@ -233,6 +234,7 @@ async def _webhook(request: web.Request) -> tuple[MultiDictProxy[str], TwilioCal
     """A signed webhook's parameters, its call (if we have it) and the answer it follows."""
     params = await verified_params(request, request.app[TWILIO], request.app[SERVICE].public_url)
     sid = call_sid(params)
+    CALL_ID.set(user_id(sid))  # this webhook's lines name its call
     return params, request.app[TWILIO_CALLS].get(user_id(sid)), parse_follows(request.query)
 
 
