@@ -103,6 +103,9 @@ class TimedBot:
     async def end_call(self, call: CallInfo) -> None:
         await self._bot.end_call(call)
 
+    def resume_call(self, call: CallInfo) -> None:
+        self._bot.resume_call(call)
+
     async def _timed(self, replies: AsyncIterator[BotReply]) -> AsyncIterator[BotReply]:
         started: float | None = time.perf_counter()
         async for reply in replies:

@@ -37,3 +37,6 @@ class BotPort(Protocol):
     def stream_text(self, call: CallInfo, text: str, meta: InputMeta) -> AsyncIterator[BotReply]: ...
 
     async def end_call(self, call: CallInfo) -> None: ...
+
+    def resume_call(self, call: CallInfo) -> None:
+        """A call whose session another instance opened goes on here: `end_call` closes it from here too."""

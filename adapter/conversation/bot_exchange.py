@@ -42,6 +42,13 @@ class BotExchange:
         self._task: asyncio.Task[None] | None = None
         self.turn = 0
         self._spoke = False  # whether this turn's answer has said something yet
+        # Whether a request has gone to the bot: only then is there a session to close. A request whose
+        # task was cancelled before it ran (the caller hung up at once) never left.
+        self.reached = False
+
+    def resume(self) -> None:
+        """The call's session was opened elsewhere (another instance): it is the bot's to close too."""
+        self.reached = True
 
     def ask(self, text: str | None, meta: InputMeta | None) -> None:
         """Send the caller's text (or, for None, start the call) and wait for the bot's reply."""
@@ -58,6 +65,7 @@ class BotExchange:
     async def _exchange(self, turn: int, text: str | None, meta: InputMeta | None) -> None:
         core = self._core
         bot = core.services.bot
+        self.reached = True
         try:
             replies = bot.stream_start_call(core.call) if text is None else bot.stream_text(core.call, text, meta)
             async for reply in replies:

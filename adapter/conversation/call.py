@@ -51,12 +51,15 @@ class Conversation:
     """One call. Doors `send` input events and read `events()`; `run` until the call ends."""
 
     def __init__(self, call: CallInfo, services: Services, audio: AudioSpec = AudioSpec(),
-                 settings: ConversationSettings = ConversationSettings()) -> None:
+                 settings: ConversationSettings = ConversationSettings(), resumed: CallState | None = None) -> None:
+        """`resumed`: the stored state of a call another instance (or an earlier copy) ran: this one goes
+        on listening where it stopped, in the bot's same session, instead of starting a new one."""
         self.call = call
         self.services = services
         self.audio = audio
         self.settings = settings
-        self.state = CallState(call)
+        self.state = dataclasses.replace(resumed) if resumed is not None else CallState(call)
+        self._resumed = resumed is not None
         self._inbox: asyncio.Queue[object] = asyncio.Queue()
         self._outbox: asyncio.Queue[object] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -72,7 +75,7 @@ class Conversation:
     # --- the door's side ------------------------------------------------------------------------
 
     def start(self) -> asyncio.Task[None]:
-        """Start the call (the bot's welcome); the task ends when the call does."""
+        """Start the call (the bot's welcome, unless resumed); the task ends when the call does."""
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"call {self.call.user_id}",
                                              context=call_context(self.call.user_id))  # its lines name it
@@ -122,8 +125,11 @@ class Conversation:
 
     async def _run(self) -> None:
         try:
-            stored = await self._save(None)
-            self.ask_bot(None, None)
+            if self._resumed:
+                self._go_on()
+            stored = await self._save(None)  # resumed: now stored as this instance's call (the hand-over)
+            if not self._resumed:
+                self.ask_bot(None, None)
             while not self._closed:
                 await self._handle(await self._inbox.get())
                 stored = await self._save(stored)
@@ -132,6 +138,15 @@ class Conversation:
             await self.hang_up_with(self.settings.phrases.bot_error, "internal error")
         finally:
             await self.close("ended")
+
+    def _go_on(self) -> None:
+        """A resumed call listens as it did when stored (a turn its instance left unanswered is lost: the
+        caller is listened to again), without a word: its last answer was given where it was made."""
+        self._bot.resume()
+        self.services.bot.resume_call(self.call)
+        self.state.phase = Phase.LISTENING
+        self._input.expect(Listening(self.state.expect, self.state.menu).digits)
+        self.arm_no_input()
 
     async def _save(self, stored: CallState | None) -> CallState | None:
         """Write the state when it changed (an audio frame mostly changes nothing); a closed call's
@@ -231,9 +246,11 @@ class Conversation:
         self._input.drop_utterance()
         self.services.recognizer_pool.drop(self.call.user_id)  # its waiting decodes end with it
         try:
-            await self.services.bot.end_call(self.call)
+            # The caller's number and prompts go with the call. A session the bot never heard of is not
+            # closed (hung up before the welcome was asked), nor one another instance has taken over.
+            if await self.services.store.release(self.call.user_id) and self._bot.reached:
+                await self.services.bot.end_call(self.call)
         except BotError as exc:
             log.warning("call %s: SESSION_CLOSURE failed: %s", self.call.user_id, exc)
         finally:
-            await self.services.store.delete(self.call.user_id)  # the caller's number and prompts go with the call
             self._outbox.put_nowait(_END)

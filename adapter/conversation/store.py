@@ -31,6 +31,11 @@ class SessionStore(Protocol):
 
     async def delete(self, call_id: str) -> None: ...
 
+    async def release(self, call_id: str) -> bool:
+        """The call ends here: delete its state, unless another instance has taken the call over or ended
+        it already. Whether it was this instance's to end (then it closes the bot's session, once)."""
+        ...
+
 
 class MemoryStore:
     """One process's calls."""
@@ -46,6 +51,11 @@ class MemoryStore:
 
     async def delete(self, call_id: str) -> None:
         self._states.pop(call_id, None)
+
+    async def release(self, call_id: str) -> bool:
+        """One box: its calls are always its own."""
+        await self.delete(call_id)
+        return True
 
     def __len__(self) -> int:
         return len(self._states)

@@ -93,6 +93,10 @@ class KoreClient:
         self._live.add(call.user_id)
         return self._exchange(call, self._payloads.text(call, text, meta))
 
+    def resume_call(self, call: CallInfo) -> None:
+        """The session of a call another instance started (same `from.id`) goes on through this client."""
+        self._live.add(call.user_id)
+
     async def end_call(self, call: CallInfo) -> None:
         """Close the bot's session (v2 `SESSION_CLOSURE`) once; later calls and unknown calls do nothing.
 

@@ -34,7 +34,7 @@ from adapter.calls.replies import BotReply
 from adapter.conversation.call import Conversation
 from adapter.conversation.services import AudioSpec, Services
 from adapter.conversation.settings import ConversationSettings
-from adapter.conversation.store import MemoryStore
+from adapter.conversation.store import CallState, MemoryStore
 from adapter.speech.recognizer import Recognizer, RecognizerStream, Transcript
 
 from .manual_clock import ManualClock
@@ -93,6 +93,9 @@ class ScriptedBot:
     def stream_text(self, call: CallInfo, text: str, meta: InputMeta) -> AsyncIterator[BotReply]:
         self.received.append((text, meta))
         return self._answer(self.answers.get(text, self.fallback))
+
+    def resume_call(self, call: CallInfo) -> None:
+        self.received.append(("RESUMED", None))
 
     async def end_call(self, call: CallInfo) -> None:
         self.closures += 1
@@ -315,6 +318,8 @@ class Door:
 
 
 def conversation_of(clock: ManualClock, bot: ScriptedBot, recognizer: FakeRecognizer, synthesizer: FakeSynthesizer,
-                    pool: InlinePool, audio: AudioSpec, settings: ConversationSettings) -> Conversation:
+                    pool: InlinePool, audio: AudioSpec, settings: ConversationSettings,
+                    resumed: CallState | None = None) -> Conversation:
     services = Services(recognizer, synthesizer, bot, MemoryStore(), clock, pool)  # type: ignore[arg-type]
-    return Conversation(CallInfo.new("test", "+15551230000", "+15559870000"), services, audio, settings)
+    call = resumed.call if resumed else CallInfo.new("test", "+15551230000", "+15559870000")
+    return Conversation(call, services, audio, settings, resumed)

@@ -18,12 +18,30 @@ from adapter.calls.events import (
     TextIn,
     UtteranceIn,
 )
+from adapter.calls.info import CallInfo
 from adapter.calls.keypad import DigitSpec, ExpectedInput
 from adapter.calls.phase import Phase
 from adapter.calls.replies import BotReply, CallAction, Menu, MenuOption
+from adapter.conversation.settings import ConversationSettings
+from adapter.conversation.store import CallState
 from adapter.speech.tts_worker import TtsError
 
-from .fakes import LIVE, TIMED, TURNS, Wait, say, silence, voice
+from .fakes import (
+    LIVE,
+    TIMED,
+    TURNS,
+    Door,
+    FakeRecognizer,
+    FakeSynthesizer,
+    InlinePool,
+    ScriptedBot,
+    Wait,
+    conversation_of,
+    say,
+    silence,
+    voice,
+)
+from .manual_clock import ManualClock
 
 MENU = Menu((MenuOption("1", "Check balance", "balance"), MenuOption("2", "Transfer money", "transfer")))
 MENU_PROMPT = "Welcome. For Check balance, press 1. For Transfer money, press 2."
@@ -628,6 +646,62 @@ async def test_a_failed_session_closure_still_ends_the_call(fast_call):
     call = await fast_call()
     call.bot.fail_closure = True
     await ended_once(call, "caller hung up")
+
+
+def unstarted(bot: dict | None = None, audio=TURNS, resumed: CallState | None = None, **settings) -> Door:
+    """A call opened but not yet run: its loop has not taken a step (what a door holds right after open_call)."""
+    clock = ManualClock()
+    pool = InlinePool()
+    conversation = conversation_of(clock, ScriptedBot(clock, **(bot or {})), FakeRecognizer(), FakeSynthesizer(),
+                                   pool, audio, ConversationSettings(**settings), resumed)
+    return Door(conversation, conversation.services.bot, conversation.services.recognizer,  # type: ignore[arg-type]
+                conversation.services.synthesizer, clock, pool)  # type: ignore[arg-type]
+
+
+async def test_a_call_hung_up_before_its_welcome_was_asked_sends_the_bot_nothing():
+    call = unstarted()
+    call.conversation.start()
+    await call.hang_up()  # the hang-up is in the inbox before the loop's first step
+    await call.advance(60)
+    assert call.bot.received == [] and call.bot.closures == 0  # no ON_CONNECT, so no SESSION_CLOSURE either
+    assert call.conversation.closed and await call.take() == []
+
+
+async def test_a_call_hung_up_while_its_welcome_is_on_the_way_closes_the_session_once():
+    call = unstarted(bot={"welcome": [Wait(5), say("Welcome.")]})
+    call.conversation.start()
+    await call.settle()
+    await call.hang_up()
+    await call.advance(60)
+    assert call.bot.received == [("ON_CONNECT", None)] and call.bot.closures == 1
+    assert await call.take() == []
+
+
+def stored_listening(call: CallInfo) -> CallState:
+    return CallState(call, Phase.LISTENING, MENU, None, MENU_PROMPT, no_input=1, turns=1)
+
+
+async def test_a_resumed_call_listens_where_it_was_without_a_new_welcome():
+    stored = stored_listening(CallInfo.new("rest", "+15551230000"))
+    call = unstarted(bot=MENU_BOT, resumed=stored)
+    call.conversation.start()
+    assert await call.take() == []  # no welcome again, and no word: its last answer was given elsewhere
+    assert call.conversation.listening is not None and call.conversation.listening.menu == MENU
+    call.send(KeysIn("1"))  # the menu it stored: one key chooses
+    assert await call.take() == ["keys 1 -> balance", "said Your balance is 42 dollars.",
+                                 "play Your balance is 42 dollars.", "listening"]
+    assert call.bot.texts == ["RESUMED", "balance"]  # the same session: no ON_CONNECT
+    assert call.conversation.state.turns == 2
+    await call.hang_up()
+    assert call.bot.closures == 1  # the session it resumed is closed from here
+
+
+async def test_a_resumed_call_keeps_its_retry_counts():
+    call = unstarted(bot=MENU_BOT, resumed=stored_listening(CallInfo.new("rest")), max_no_input=1)
+    call.conversation.start()
+    call.send(NoInput())  # its second no-input: past KORE_VOICE_MAX_NO_INPUT=1
+    assert (await call.take())[-1] == "hangup no input"
+    assert call.bot.closures == 1
 
 
 async def test_a_prompt_that_cannot_be_rendered_is_skipped_and_the_call_goes_on(fast_call):
