@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 
 from adapter.calls.events import BotReplyIn
 from adapter.calls.phase import Phase
@@ -26,6 +27,11 @@ class TooManyCalls(Exception):
     """The service is at KORE_VOICE_MAX_CALLS."""
 
 
+class CallsUnavailable(TooManyCalls):
+    """The service cannot take a call now for want of something calls need (the shared state). A kind of
+    TooManyCalls, so every door answers it the same way: 503, try again later."""
+
+
 class CallRegistry:
     def __init__(self, metrics: Metrics, max_calls: int) -> None:
         self._metrics = metrics
@@ -33,6 +39,7 @@ class CallRegistry:
         self._calls: dict[str, Conversation] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._ended_ids: OrderedDict[str, None] = OrderedDict()
+        self._refusal: Callable[[], str | None] = lambda: None
         self._draining = False
 
     def start(self, conversation: Conversation) -> None:
@@ -43,6 +50,8 @@ class CallRegistry:
         """
         if self._draining:
             raise TooManyCalls("the service is stopping and takes no new calls; try again (another instance answers)")
+        if (problem := self._refusal()) is not None:
+            raise CallsUnavailable(f"{problem}; try again later")
         if len(self._calls) >= self._max_calls:
             raise TooManyCalls(f"the service is at its limit of {self._max_calls} calls; try again later")
         call_id = conversation.call.user_id
@@ -74,6 +83,10 @@ class CallRegistry:
         """Wait until no call is live."""
         while self._tasks:
             await asyncio.wait(list(self._tasks.values()))
+
+    def refuse_while(self, problem: Callable[[], str | None]) -> None:
+        """Refuse new calls while `problem()` names a reason (live calls go on)."""
+        self._refusal = problem
 
     def get(self, call_id: str) -> Conversation | None:
         return self._calls.get(call_id)

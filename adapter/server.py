@@ -25,9 +25,9 @@ from adapter.app_state import CALLS, CLOCK, CONVERSATION, LIMITS, METRICS, SERVI
 from adapter.audio.errors import AudioError
 from adapter.call_registry import CallRegistry
 from adapter.calls.clock import Clock, SystemClock
+from adapter.cluster.wiring import STORE, add_cluster, shared_state_check, shared_state_problem
 from adapter.config import ConfigError, Settings
 from adapter.conversation.services import Services
-from adapter.conversation.store import MemoryStore
 from adapter.doors import console, kiosk_stream, rest
 from adapter.doors.audiosocket import door as audiosocket
 from adapter.doors.pacer import add_pacer
@@ -240,7 +240,7 @@ async def _bot(app: web.Application) -> AsyncIterator[None]:
 
 async def _services(app: web.Application) -> AsyncIterator[None]:
     """Everything a conversation needs, now that it is all up."""
-    app[SERVICES] = Services(app[RECOGNIZER], app[SYNTHESIZER], app[BOT], MemoryStore(), app[CLOCK],
+    app[SERVICES] = Services(app[RECOGNIZER], app[SYNTHESIZER], app[BOT], app[STORE], app[CLOCK],
                               app[RECOGNIZER_POOL])
     yield
 
@@ -301,6 +301,7 @@ async def readyz(request: web.Request) -> web.Response:
         "calls": {"ok": not app[CALLS].draining, "detail": "draining: the service is stopping; new calls are refused"
                   if app[CALLS].draining else f"taking new calls ({len(app[CALLS])} live)"},
     }
+    checks.update(await shared_state_check(app))
     ready = all(check["ok"] for check in checks.values())
     return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
 
@@ -367,4 +368,6 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     if kore.mode == "async" and kore.callback_token is not None:
         version = kore.webhook.version if kore.webhook else (kore.version or "v2")
         add_callback_routes(app, ReplyRouter(app[CALLS], app[CLOCK], version=version), kore.callback_token)
+    add_cluster(app, [app[key] for key in (twilio_media.STREAM_TOKENS, vonage.STREAM_TOKENS) if key in app])
+    app[CALLS].refuse_while(lambda: shared_state_problem(app))
     return app

@@ -8,6 +8,11 @@ Kore's documented v2 callback is only `{"data": [...], "_v": "v2"}`, without `to
 goes to the call its `to` names; without `to`, to the call its `from` names, else to the one call
 waiting for the bot, if exactly one is. A well-formed callback that reaches no call is answered 202
 and logged: Kore documents no retry policy, and retrying could never deliver it.
+
+Several instances (KORE_VOICE_REDIS_URL): a callback whose `to` (or `from`) names a call another instance
+runs is relayed to it (`Relay`, adapter/cluster/wiring.py), where its router drops duplicates and restores
+the order as for its own; the callback is answered 200 `{"status": "forwarded"}`. A callback without
+either goes only to a call of the instance it reached.
 """
 
 from __future__ import annotations
@@ -48,6 +53,17 @@ class CallInbox(Protocol):
 
     def awaiting_reply(self) -> list[str]:
         """The live calls waiting for the bot's answer to a turn."""
+
+
+class Relay(Protocol):
+    """Other instances' calls (through Redis): where a callback for a call not running here goes."""
+
+    async def forward(self, user_id: str, body: bytes) -> bool:
+        """Hand the callback to the instance running `user_id`; False when no other instance does."""
+        ...
+
+
+RELAY = web.AppKey("kore_callback_relay", Relay)
 
 
 class MemoryInbox:
@@ -132,6 +148,11 @@ class ReplyRouter:
             self._clock.call_later(self._window, lambda: self._flush(user_id))
         return user_id
 
+    def addressee(self, body: Any) -> str | None:
+        """The call a well-formed callback names (`to`, else `from`), wherever it runs."""
+        parsed = parse_body(self.version, body)
+        return parsed.user_id or parsed.sender
+
     def forget(self, user_id: str) -> None:
         """Drop what is kept for a call that has ended."""
         self._pending.pop(user_id, None)
@@ -172,8 +193,12 @@ def _order_key(item: tuple[int, BotMessage]) -> tuple[float, int]:
     return (created.timestamp() if created else float("inf"), arrival)
 
 
+REPLY_ROUTER = web.AppKey("kore_reply_router", ReplyRouter)
+
+
 def add_callback_routes(app: web.Application, router: ReplyRouter, token: Secret) -> None:
     """Mount the receiver on `app`: `POST /kore/callback/{token}` and `POST /kore/callback`."""
+    app[REPLY_ROUTER] = router
     expected = token.reveal().encode()
     if router.version == "v2":
         log.warning("KORE_MODE=async with webhook v2: Kore documents v2 callbacks without the user id, so a "
@@ -185,12 +210,16 @@ def add_callback_routes(app: web.Application, router: ReplyRouter, token: Secret
         if not hmac.compare_digest(given.encode(), expected):
             return _error(401, "bad_token", "the callback token is missing or wrong")
         try:
-            body = json.loads(await request.read())
+            raw = await request.read()
+            body = json.loads(raw)
             user_id = router.receive(body)
         except (ValueError, KoreBadResponse) as exc:
             reason = exc.reason if isinstance(exc, KoreBadResponse) else "the body is not JSON"
             return _error(400, "malformed", reason)
         except LookupError as exc:
+            relay, addressee = request.app.get(RELAY), router.addressee(body)
+            if relay is not None and addressee is not None and await relay.forward(addressee, raw):
+                return web.json_response({"status": "forwarded", "to": addressee})
             log.warning("dropped a bot callback: %s", exc)
             return web.json_response({"status": "ignored", "reason": str(exc)}, status=202)
         return web.json_response({"status": "ok", "to": user_id})

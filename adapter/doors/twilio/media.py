@@ -200,7 +200,7 @@ class MediaStream:
         if tokens is None:
             raise StreamError("TWILIO_AUTH_TOKEN is not set: no stream can be checked")
         try:
-            grant = tokens.redeem(start.parameters.get(TOKEN_PARAMETER), start.call_sid)
+            grant = await tokens.redeem(start.parameters.get(TOKEN_PARAMETER), start.call_sid)
         except StreamTokenError as exc:
             raise StreamError(exc.reason) from None
         uid = user_id(grant.call_sid)

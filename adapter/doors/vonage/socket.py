@@ -116,7 +116,7 @@ class VonageSocket:
         self._watchdog.watch(HANDSHAKE_TIMEOUT_S, f"no websocket:connected within {HANDSHAKE_TIMEOUT_S:g} s")
         try:
             try:
-                conversation = self._open(await self._handshake())
+                conversation = await self._open(await self._handshake())
             except SocketError as exc:
                 await self._close(exc)
                 return
@@ -154,7 +154,7 @@ class VonageSocket:
             raise SocketError("audio before websocket:connected")
         return parse_connected(data).headers
 
-    def _open(self, headers: dict[str, object]) -> Conversation:
+    async def _open(self, headers: dict[str, object]) -> Conversation:
         tokens = self._app[STREAM_TOKENS]
         try:
             uuid = call_uuid(headers.get("uuid"))
@@ -162,7 +162,7 @@ class VonageSocket:
             raise SocketError("websocket:connected has no valid uuid header") from None
         self._uuid = self._watchdog.name = uuid
         try:
-            grant = tokens.redeem(headers.get("token"), uuid)
+            grant = await tokens.redeem(headers.get("token"), uuid)
         except StreamTokenError as exc:
             raise SocketError(exc.reason) from None
         uid = PREFIX + uuid

@@ -391,7 +391,7 @@ def expected_connect(base: str, ws_base: str) -> str:
 def with_token_named(xml: str, app: web.Application, sid: str) -> str:
     """The TwiML with its token checked (for this call, its From and To) and replaced by TOKEN."""
     token = ET.fromstring(xml).find("./Connect/Stream/Parameter").get("value", "")  # type: ignore[union-attr]
-    grant = app[STREAM_TOKENS].redeem(token, sid)
+    grant = asyncio.run(app[STREAM_TOKENS].redeem(token, sid))
     assert (grant.caller, grant.called) == (CALLER, CALLED)
     return xml.replace(token, "TOKEN")
 

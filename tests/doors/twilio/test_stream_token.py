@@ -3,6 +3,8 @@ for their own call."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from conversation.manual_clock import ManualClock
 
@@ -17,9 +19,13 @@ SID = "CA" + "a" * 32
 OTHER_SID = "CA" + "b" * 32
 
 
+def redeem(tokens: StreamTokens, token: object, sid: str = SID) -> StreamGrant:
+    return asyncio.run(tokens.redeem(token, sid))
+
+
 def refused(tokens: StreamTokens, token: object, sid: str = SID) -> str:
     with pytest.raises(StreamTokenError) as err:
-        tokens.redeem(token, sid)
+        redeem(tokens, token, sid)
     return err.value.reason
 
 
@@ -27,7 +33,7 @@ def test_a_token_names_its_call_and_any_instance_with_the_auth_token_accepts_it_
     clock = ManualClock()
     token = StreamTokens(AUTH, clock).issue(SID, "+15551230000", "+15559870000")
     elsewhere = StreamTokens(AUTH, clock)  # another process, or after a restart: no shared state
-    assert elsewhere.redeem(token, SID) == StreamGrant(SID, "+15551230000", "+15559870000", clock.time() + 60.0)
+    assert redeem(elsewhere, token) == StreamGrant(SID, "+15551230000", "+15559870000", clock.time() + 60.0)
     assert refused(elsewhere, token) == "the stream token was already used"
 
 
@@ -35,7 +41,7 @@ def test_every_token_is_new_even_for_the_same_call():
     tokens = StreamTokens(AUTH, ManualClock())
     first, second = tokens.issue(SID, "a", "b"), tokens.issue(SID, "a", "b")
     assert first != second
-    assert tokens.redeem(first, SID).call_sid == tokens.redeem(second, SID).call_sid == SID
+    assert redeem(tokens, first).call_sid == redeem(tokens, second).call_sid == SID
 
 
 def test_a_token_expires_after_its_ttl():
@@ -81,7 +87,7 @@ def test_spent_tokens_are_forgotten_once_they_would_have_expired_anyway():
     clock = ManualClock()
     tokens = StreamTokens(AUTH, clock, ttl_s=60.0)
     for _ in range(5):
-        tokens.redeem(tokens.issue(SID, "a", "b"), SID)
+        redeem(tokens, tokens.issue(SID, "a", "b"))
     clock.advance(61)
-    tokens.redeem(tokens.issue(SID, "a", "b"), SID)
-    assert len(tokens._spent) == 1
+    redeem(tokens, tokens.issue(SID, "a", "b"))
+    assert len(tokens.spent._spent) == 1

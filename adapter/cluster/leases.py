@@ -1,0 +1,92 @@
+"""Each instance's lease, and what a survivor does when an instance dies.
+
+Instances are the members of the sorted set `kv:instances`, scored by when their lease ends (wall
+time from the app's clock: every instance reads the same score). An instance renews its lease every
+third of KORE_VOICE_LEASE_S; at each renewal it also looks for leases that have ended. The one survivor
+whose ZREM removes a dead instance (Redis answers 1 to exactly one caller) closes that instance's calls:
+`SESSION_CLOSURE` to the bot for each call it ran, once, then forgets them. Nothing can save the dead
+instance's streams (their TCP connections died with it); other calls are untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from adapter.calls.bot import BotError
+from adapter.calls.clock import Clock
+from adapter.calls.info import CallInfo
+from adapter.cluster.bus import stream_key
+from adapter.conversation.store import RedisStore, owned_key, state_key
+
+log = logging.getLogger(__name__)
+
+INSTANCES = "kv:instances"
+RENEWALS_PER_LEASE = 3
+
+
+def new_instance_id() -> str:
+    """A fresh id per process: a restarted instance is a new one, and its predecessor's calls are reaped."""
+    return f"instance-{uuid.uuid4().hex[:12]}"
+
+
+class Lease:
+    """This instance's lease: renewed on the clock until `release`; reaps instances whose lease ended."""
+
+    def __init__(self, redis: Redis, store: RedisStore, clock: Clock, lease_s: float,
+                 end_session: Callable[[CallInfo], Awaitable[None]]) -> None:
+        self._redis = redis
+        self._store = store
+        self._clock = clock
+        self._lease_s = lease_s
+        self._end_session = end_session
+        self.instance = store.owner
+        self._failing = False
+
+    async def run(self) -> None:
+        """Renew and reap until cancelled; a Redis outage is logged once and waited out."""
+        while True:
+            try:
+                await self.renew()
+                if self._failing:
+                    log.info("Redis is back: lease of %s renewed", self.instance)
+                self._failing = False
+            except RedisError as exc:
+                if not self._failing:
+                    log.warning("lease of %s not renewed: Redis: %s", self.instance, exc)
+                self._failing = True
+            await self._clock.sleep(self._lease_s / RENEWALS_PER_LEASE)
+
+    async def renew(self) -> None:
+        now = self._clock.time()
+        await self._redis.zadd(INSTANCES, {self.instance: now + self._lease_s})
+        for dead in await self._redis.zrangebyscore(INSTANCES, "-inf", now):
+            name = dead.decode()
+            if name != self.instance and await self._redis.zrem(INSTANCES, name):
+                await self._reap(name)
+
+    async def _reap(self, dead: str) -> None:
+        """Close the calls `dead` ran (unless another instance has taken one over since)."""
+        call_ids = [c.decode() for c in await self._redis.smembers(owned_key(dead))]
+        log.warning("instance %s died (lease ended): closing its %d calls' bot sessions", dead, len(call_ids))
+        for call_id in call_ids:
+            stored = await self._store.stored(call_id)
+            if stored is None or stored.owner != dead:
+                continue
+            try:
+                await self._end_session(stored.state.call)
+            except BotError as exc:
+                log.warning("call %s (of dead %s): SESSION_CLOSURE failed: %s", call_id, dead, exc)
+            await self._redis.delete(state_key(call_id))
+        await self._redis.delete(owned_key(dead), stream_key(dead))
+
+    async def release(self) -> None:
+        """Leave the cluster on a clean stop (its calls are hung up already)."""
+        try:
+            await self._redis.zrem(INSTANCES, self.instance)
+        except RedisError as exc:
+            log.warning("lease of %s not released: Redis: %s", self.instance, exc)
