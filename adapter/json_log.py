@@ -102,13 +102,16 @@ class MalformedRequests(logging.Filter):
 
 
 def configure(level: str = "info") -> None:
-    """Send every log record to stderr as one JSON line."""
+    """Send every log record to stderr as one JSON line, the service's own from `level` up; libraries'
+    debug lines stay out (a markdown parser alone writes dozens per bot reply)."""
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     handler.addFilter(CallIds())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    threshold = logging.getLevelName(level.upper())
+    root.setLevel(max(threshold, logging.INFO))
+    logging.getLogger("adapter").setLevel(threshold)
     logging.getLogger("aiohttp.server").addFilter(MalformedRequests())
 
 

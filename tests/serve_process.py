@@ -24,7 +24,8 @@ class Service:
     log: list[str] = field(default_factory=list)
 
     async def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
+        if self.process.returncode is None:  # a test may have stopped it already
+            self.process.send_signal(signal.SIGTERM)
         await asyncio.wait_for(self.process.wait(), ANSWER_S)
 
 
