@@ -64,7 +64,7 @@ class Lease:
     async def renew(self) -> None:
         now = self._clock.time()
         await self._redis.zadd(INSTANCES, {self.instance: now + self._lease_s})
-        for dead in await self._redis.zrangebyscore(INSTANCES, "-inf", now):
+        for dead in await self._redis.zrangebyscore(INSTANCES, "-inf", f"({now}"):
             name = dead.decode()
             if name != self.instance and await self._redis.zrem(INSTANCES, name):
                 await self._reap(name)

@@ -19,6 +19,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from adapter.app_state import CLOCK, METRICS, SERVICE, SERVICES
+from adapter.calls.info import CallInfo
 from adapter.cluster.bus import Bus
 from adapter.cluster.leases import Lease, new_instance_id
 from adapter.cluster.link import RedisLink
@@ -99,7 +100,14 @@ async def _running(app: web.Application) -> AsyncIterator[None]:
     """The lease (renewed, reaping dead instances) and the bus, from start-up to the end of shutdown."""
     cluster = app[CLUSTER]
     bot = app[SERVICES].bot
-    lease = Lease(cluster.link.redis, cluster.store, app[CLOCK], app[SERVICE].lease_s, bot.end_call)
+
+    async def end_session(call: CallInfo) -> None:
+        adopt = getattr(bot, "adopt", None)  # the Kore client closes only sessions it holds
+        if adopt is not None:
+            adopt(call)
+        await bot.end_call(call)
+
+    lease = Lease(cluster.link.redis, cluster.store, app[CLOCK], app[SERVICE].lease_s, end_session)
     await cluster.link.check()  # health known before the first call comes
     tasks = [asyncio.create_task(lease.run(), name=f"lease {cluster.instance}")]
     if REPLY_ROUTER in app:

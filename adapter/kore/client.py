@@ -97,6 +97,11 @@ class KoreClient:
         """The session of a call another instance started (same `from.id`) goes on through this client."""
         self._live.add(call.user_id)
 
+    def adopt(self, call: CallInfo) -> None:
+        """Hold the bot session of a call another instance started (it died, or handed the call over), so
+        `end_call` closes it from here."""
+        self._live.add(call.user_id)
+
     async def end_call(self, call: CallInfo) -> None:
         """Close the bot's session (v2 `SESSION_CLOSURE`) once; later calls and unknown calls do nothing.
 
