@@ -49,7 +49,7 @@ async def until(condition, timeout: float = 20.0) -> None:
 
 async def test_a_killed_instances_calls_are_closed_once_by_a_survivor_and_no_other_call(redis_db, peek, bot):
     clock = wall_clock()
-    env = {k: v for k, v in cluster_settings_env(redis_db, bot).items()}
+    env = {"KORE_VOICE_REDIS_URL": redis_db.url, "KORE_VOICE_LEASE_S": str(LEASE_S), **bot.env()}
     with contextlib.suppress(ProcessLookupError):  # stopping a killed process finds it gone
         async with serving(**env) as doomed:
             async with aiohttp.ClientSession() as http:
@@ -57,8 +57,8 @@ async def test_a_killed_instances_calls_are_closed_once_by_a_survivor_and_no_oth
                                        json={"from": "+15551230000", "to": "+15559870000"})
                 assert resp.status == 201, await resp.text()
                 dead_call = (await resp.json())["id"]
-            async with running(cluster_settings(redis_db, bot, KORE_VOICE_LEASE_S=str(LEASE_S)), clock=clock) as one, \
-                    running(cluster_settings(redis_db, bot, KORE_VOICE_LEASE_S=str(LEASE_S)), clock=clock) as two:
+            survivor = cluster_settings(redis_db, bot, KORE_VOICE_LEASE_S=str(LEASE_S))
+            async with running(survivor, clock=clock) as one, running(survivor, clock=clock):
                 live_call = (await start_call(one))["id"]
                 await renewals(clock, 3)  # the doomed instance renews on its own clock: still alive
                 assert bot.closures(dead_call) == 0
@@ -74,8 +74,3 @@ async def test_a_killed_instances_calls_are_closed_once_by_a_survivor_and_no_oth
                 assert await peek.exists(f"kv:call:{dead_call}") == 0
                 assert await peek.exists(f"kv:call:{live_call}") == 1
                 assert (await one.post(f"/v1/calls/{live_call}/turns", json={"digits": "1"})).status == 200
-                del two
-
-
-def cluster_settings_env(redis_db, bot) -> dict[str, str]:
-    return {"KORE_VOICE_REDIS_URL": redis_db.url, "KORE_VOICE_LEASE_S": str(LEASE_S), **bot.env()}
