@@ -30,9 +30,11 @@ class Service:
 
 
 def service_env(**settings: str) -> dict[str, str]:
-    """The test environment without the developer's service settings, plus `settings`."""
+    """The test environment without the developer's service settings, plus `settings`; a stopped service
+    closes its live calls at once (no KORE_VOICE_DRAIN_S) unless a test says otherwise."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KORE_", "TWILIO_"))}
-    return {**env, "KORE_VOICE_ASR": "pocketsphinx", "KORE_VOICE_ASR_PROCESSES": "0", **settings}
+    return {**env, "KORE_VOICE_ASR": "pocketsphinx", "KORE_VOICE_ASR_PROCESSES": "0", "KORE_VOICE_DRAIN_S": "0",
+            **settings}
 
 
 @asynccontextmanager

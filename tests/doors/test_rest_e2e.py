@@ -29,7 +29,7 @@ class Served:
 
     def __init__(self, log: Path) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("KORE_")}
-        env.update(KORE_VOICE_ASR="pocketsphinx", KORE_VOICE_API_KEY=KEY)
+        env.update(KORE_VOICE_ASR="pocketsphinx", KORE_VOICE_API_KEY=KEY, KORE_VOICE_DRAIN_S="0")  # stop at once
         self.log = log
         with log.open("wb") as err:
             self._proc = subprocess.Popen([str(KORE_VOICE), "serve", "--port", "0"], stdout=subprocess.PIPE,
