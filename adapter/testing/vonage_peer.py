@@ -11,20 +11,22 @@ monotonic schedule for the whole call (silence between what the caller says), ke
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import json
 import time
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any, Self
 
 import aiohttp
 import jwt
 
-from adapter.doors.pacer import FRAME_S, SLIN_16K
+from adapter.doors.pacer import SLIN_16K
+from adapter.testing.line_peer import Arrival
+from adapter.testing.socket_peer import SocketPeer
+
+__all__ = ["API_KEY", "RATE", "Arrival", "VonageSocket", "answer_query", "query_payload", "signed_headers",
+           "status_event"]
 
 API_KEY = "abcd1234"
 RATE = 16000
@@ -55,179 +57,61 @@ def status_event(call_uuid: str, status: str) -> dict[str, Any]:
             "timestamp": "2026-12-04T03:00:00.000Z", "from": "15551230000", "to": "15559870000"}
 
 
-@dataclass(frozen=True, slots=True)
-class Arrival:
-    """One message from the door: `kind` is audio, notify or clear; `at` is time.monotonic()."""
-
-    kind: str
-    at: float
-    audio: bytes = b""
-    prompt: int | None = None
-
-
-@dataclass(slots=True)
-class _Said:
-    pcm: bytes
-    done: asyncio.Future[float] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
-
-
-class VonageSocket:
+class VonageSocket(SocketPeer):
     """One call's socket. `async with VonageSocket(session, endpoint)` connects with the NCCO endpoint's
-    uri and headers and sends `websocket:connected`; leaving it closes the socket."""
+    uri and headers and sends `websocket:connected`; leaving it closes the socket. Arrivals are `audio`,
+    `notify` (marker: its prompt id) and `clear`; the caller's line starts with `talk()`."""
+
+    AUDIO, MARKER = "audio", "notify"
 
     def __init__(self, session: aiohttp.ClientSession, endpoint: Mapping[str, Any],
                  connected: Mapping[str, Any] | None = None) -> None:
+        super().__init__(SLIN_16K)
         self._session = session
         self._endpoint = endpoint
         self._connected = connected  # a replacement first message (tests of bad ones)
-        self.ws: aiohttp.ClientWebSocketResponse | None = None
-        self.timeline: list[Arrival] = []
-        self.echoed: list[int] = []
-        self.close_code: int | None = None
-        self.close_reason = ""
-        self.problems: list[str] = []  # what the door did that Vonage would refuse
-        self._speech: list[_Said] = []
-        self._played_until = 0.0  # when the audio received so far will have played
-        self._pending: dict[int, asyncio.TimerHandle] = {}  # notifies not echoed yet
-        self._changed = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
-        self._sending: set[asyncio.Task[None]] = set()
 
     async def __aenter__(self) -> Self:
-        self.ws = await self._session.ws_connect(self._endpoint["uri"])
+        ws = await self._connect(self._session, self._endpoint["uri"])
         first = self._connected or {"event": "websocket:connected", "content-type": self._endpoint["content-type"],
                                     **self._endpoint.get("headers", {})}
-        await self.ws.send_str(json.dumps(first))
-        self._tasks = [asyncio.create_task(self._listen())]
+        await ws.send_str(json.dumps(first))
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        for handle in self._pending.values():
-            handle.cancel()
-        if self.ws is not None:
-            await self.ws.close()
-
     # --- what Vonage sends ------------------------------------------------------------------------
-
-    def talk(self) -> None:
-        """Start the caller's line: 20 ms frames for the rest of the call, speech or silence."""
-        self._tasks.append(asyncio.create_task(self._talk()))
-
-    async def say(self, pcm: bytes) -> float:
-        """The caller says 16 kHz PCM in real time; returns when its last frame went (time.monotonic())."""
-        said = _Said(pcm)
-        self._speech.append(said)
-        return await said.done
 
     async def dtmf(self, digit: str) -> None:
         assert self.ws is not None
         await self.ws.send_str(json.dumps({"event": "websocket:dtmf", "digit": digit, "duration": 260}))
 
-    async def _talk(self) -> None:
+    async def _send_audio(self, frame: bytes, number: int) -> None:
         assert self.ws is not None
-        started, chunk, pending = time.monotonic(), 0, b""
-        while True:
-            if not pending and self._speech:
-                pending = self._speech[0].pcm
-            frame, pending = pending[:SLIN_16K.frame_bytes], pending[SLIN_16K.frame_bytes:]
-            chunk += 1
-            try:
-                await self.ws.send_bytes(frame.ljust(SLIN_16K.frame_bytes, SLIN_16K.silence))
-            except ConnectionResetError:
-                return
-            if frame and not pending:
-                self._speech.pop(0).done.set_result(time.monotonic())
-            await asyncio.sleep(max(0.0, started + chunk * FRAME_S - time.monotonic()))
+        await self.ws.send_bytes(frame)
+
+    def _echo(self, marker: str | int | None) -> bool:
+        return self._send_later({"event": "websocket:notify", "payload": {"prompt": marker}})
 
     # --- what the door sends ----------------------------------------------------------------------
 
-    async def _listen(self) -> None:
-        assert self.ws is not None
-        while True:
-            msg = await self.ws.receive()
-            now = time.monotonic()
-            if msg.type == aiohttp.WSMsgType.BINARY:
-                self._audio(msg.data, now)
-            elif msg.type == aiohttp.WSMsgType.TEXT:
-                self._action(json.loads(msg.data), now)
-            else:
-                if msg.type == aiohttp.WSMsgType.CLOSE:
-                    self.close_reason = msg.extra or ""
-                await self.ws.close()
-                self.close_code = self.ws.close_code
-                self._notify()
-                return
-            self._notify()
+    def _binary(self, data: bytes, now: float) -> None:
+        if len(data) != SLIN_16K.frame_bytes:
+            self.problems.append(f"a {len(data)}-byte frame: Vonage takes {SLIN_16K.frame_bytes}")
+        self.timeline.append(Arrival("audio", now, data))
+        self._buffered(len(data) / (2 * RATE), now)
 
-    def _audio(self, frame: bytes, now: float) -> None:
-        if len(frame) != SLIN_16K.frame_bytes:
-            self.problems.append(f"a {len(frame)}-byte frame: Vonage takes {SLIN_16K.frame_bytes}")
-        self.timeline.append(Arrival("audio", now, frame))
-        self._played_until = max(self._played_until, now) + len(frame) / (2 * RATE)
-
-    def _action(self, message: dict[str, Any], now: float) -> None:
+    def _text(self, message: dict[str, Any], now: float) -> None:
         action = message.get("action")
         if action == "notify":
             prompt = message.get("payload", {}).get("prompt")
-            self.timeline.append(Arrival("notify", now, prompt=prompt))
-            delay = max(0.0, self._played_until - now)
-            self._pending[prompt] = asyncio.get_running_loop().call_later(delay, self._echo, prompt)
+            self.timeline.append(Arrival("notify", now, marker=prompt))
+            self._echo_when_played(prompt, now)
         elif action == "clear":
             self.timeline.append(Arrival("clear", now))
-            self._played_until = now
-            for prompt, handle in list(self._pending.items()):
-                handle.cancel()
-                self._echo(prompt)
-            self._send({"event": "websocket:cleared"})
+            self._cleared(now)
+            self._send_later({"event": "websocket:cleared"})
         else:
             self.problems.append(f"an unknown action: {message}")
 
-    def _echo(self, prompt: int) -> None:
-        self._pending.pop(prompt, None)
-        self.echoed.append(prompt)
-        self._send({"event": "websocket:notify", "payload": {"prompt": prompt}})
-
-    def _send(self, message: dict[str, Any]) -> None:
-        if self.ws is None or self.ws.closed:
-            return
-        task = asyncio.get_running_loop().create_task(self.ws.send_str(json.dumps(message)))
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
-        self._notify()
-
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
-
-    async def until(self, done: Callable[[VonageSocket], bool], timeout: float = 30.0) -> None:
-        """Wait until `done(self)` holds, checked whenever something arrives or is echoed."""
-        async with asyncio.timeout(timeout):
-            while not done(self):
-                await self._changed.wait()
-
     @property
-    def closed(self) -> bool:
-        return self.close_code is not None
-
-    @property
-    def notifies(self) -> list[int | None]:
-        return [a.prompt for a in self.timeline if a.kind == "notify"]
-
-    def prompts(self) -> list[tuple[int | None, list[Arrival]]]:
-        """Each notify with the audio frames that came before it (after the previous notify or clear)."""
-        out: list[tuple[int | None, list[Arrival]]] = []
-        frames: list[Arrival] = []
-        for arrival in self.timeline:
-            if arrival.kind == "audio":
-                frames.append(arrival)
-            elif arrival.kind == "notify":
-                out.append((arrival.prompt, frames))
-                frames = []
-            else:
-                frames = []
-        return out
+    def notifies(self) -> list[str | int | None]:
+        return [a.marker for a in self.timeline if a.kind == "notify"]

@@ -1,7 +1,10 @@
-"""The service in-process on 127.0.0.1 port 0, a stub Kore.ai bot, and caller audio made at test time."""
+"""The service in-process on 127.0.0.1 port 0, a stub Kore.ai bot, caller audio made at test time, and
+what the streaming doors' tests check of what their callers hear."""
 
 from __future__ import annotations
 
+import itertools
+import statistics
 import subprocess
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -16,7 +19,9 @@ from simulated_bot import SimulatedBot, simulated_bot
 
 from adapter.calls.clock import Clock
 from adapter.config import Settings
-from adapter.server import create_app
+from adapter.doors.pacer import FRAME_S, LEAD_S, SLIN_8K, SLIN_16K, ULAW_8K
+from adapter.server import SYNTHESIZER, create_app
+from adapter.testing.line_peer import Arrival
 
 STUB_BOT = "st-stub"
 API_KEY = "door-test-key-0123456789"
@@ -170,3 +175,67 @@ def converted(media: Path) -> Callable[..., bytes]:
         return out.read_bytes()
 
     return convert
+
+
+# --- a streaming door's caller, and what it hears ------------------------------------------------------
+
+#: sox's raw formats of the phone lines: Twilio (μ-law 8 kHz), AudioSocket (slin 8 kHz), Vonage (L16 16 kHz)
+LINE_ULAW_8K = ("-e", "mu-law", "-r", "8000")
+LINE_SLIN_8K = ("-e", "signed", "-b", "16", "-L", "-r", "8000")
+LINE_SLIN_16K = ("-e", "signed", "-b", "16", "-L", "-r", "16000")
+#: a stall, not jitter, on a busy 2-core box shared with other work (the 40 ms goal is bench/capacity.py's)
+MAX_GAP_S = 0.25
+LEAD = round(LEAD_S / FRAME_S)
+
+
+def line_speech(folder: Path, text: str, line: tuple[str, ...]) -> bytes:
+    """espeak-ng (en-us+f2) saying `text` as a phone line carries it (`line`: sox's raw format), 0.2 s of
+    silence after; the line's own silence follows, sent by the peer. Call it outside the event loop
+    (espeak-ng and sox are child processes waited for)."""
+    out = folder / f"line-{'_'.join(line)}-{text.replace(' ', '_')}.raw"
+    if not out.exists():
+        wav = out.with_suffix(".wav")
+        run("espeak-ng", "-v", "en-us+f2", "-s", "140", "-w", wav, text)
+        run("sox", wav, "-c", "1", *line, "-t", "raw", out, "pad", "0.2", "0")
+    return out.read_bytes()
+
+
+async def rendered(client: TestClient, text: str, out_format: str) -> bytes:
+    """A prompt as the service renders it for a door (`out_format`: "ulaw8k", "slin8k", "slin16k"), in
+    whole 20 ms frames (from the synthesizer's cache when a call has rendered it already)."""
+    fmt = {"ulaw8k": ULAW_8K, "slin8k": SLIN_8K, "slin16k": SLIN_16K}[out_format]
+    return b"".join(fmt.frames(await client.app[SYNTHESIZER].render(text, out_format)))
+
+
+def joined(arrivals: list[Arrival]) -> bytes:
+    """The audio of `arrivals`, as one run."""
+    return b"".join(a.audio for a in arrivals)
+
+
+def assert_paced(arrivals: list[Arrival]) -> None:
+    """Real time as they arrive: no gap, and never more than the lead ahead of real time. Real time is
+    the frames' typical (median) arrival against their 20 ms slots, so one late first frame on a busy
+    machine does not make the rest look early; a burst makes half of them early by half its length."""
+    gaps = [b.at - a.at for a, b in itertools.pairwise(arrivals)]
+    assert max(gaps) < MAX_GAP_S, f"a {max(gaps) * 1000:.0f} ms gap between frames"
+    offsets = [a.at - i * FRAME_S for i, a in enumerate(arrivals)]
+    typical = statistics.median(offsets)
+    ahead = max(typical - offset for offset in offsets) / FRAME_S
+    assert ahead <= LEAD + 2, f"a burst {ahead:.1f} frames ahead of real time"
+
+
+#: the streaming doors' test line: a keypad menu of these, each answered by its intent
+LINE_OPTIONS = [{"title": "Check balance", "payload": "balance"}, {"title": "Talk to an agent", "payload": "agent"},
+                {"title": "Goodbye", "payload": "bye"}]
+LINE_INTENTS: dict[str, Any] = {
+    "balance": {"keywords": ["balance"], "steps": [{"say": "You have ten dollars."}]},
+    "agent": {"keywords": ["agent"], "steps": [{"voice": {"text": "Hold on.", "action": "transfer",
+                                                          "to": "sip:agent@example.com"}}]},
+    "bye": {"keywords": ["bye"], "steps": [{"voice": {"text": "Bye.", "action": "hangup"}}]},
+}
+
+
+def line_bot(options: tuple[dict[str, str], ...] = (), intents: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The simulator's script for the test line, with more menu `options` and their `intents`."""
+    return {"name": "Test line", "welcome": [{"menu": {"text": "Hello.", "options": [*LINE_OPTIONS, *options]}}],
+            "fallback": [{"say": "Sorry?"}], "intents": {**LINE_INTENTS, **(intents or {})}}

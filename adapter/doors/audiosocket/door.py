@@ -23,13 +23,12 @@ import asyncio
 import logging
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from adapter.app_state import CLOCK
-from adapter.calls.clock import Clock, Timer
-from adapter.calls.events import AudioIn, Clear, HangUp, KeyIn, OutputEvent, Play, PlaybackDone, Transfer
+from adapter.calls.events import AudioIn, HangUp, KeyIn, Transfer
 from adapter.calls.info import CallInfo
 from adapter.calls.keypad import DTMF_KEYS
 from adapter.conversation.call import Conversation
@@ -50,17 +49,16 @@ from adapter.doors.audiosocket.frames import (
     read_frame,
 )
 from adapter.doors.audiosocket.settings import AUDIOSOCKET, AudioSocketSettings
-from adapter.doors.live_call import serve
+from adapter.doors.live_call import paced, played, serve
 from adapter.doors.open_call import TooManyCalls, open_call
 from adapter.doors.pacer import PACER, FrameFormat, PacedStream
+from adapter.doors.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 
 DOOR = "audiosocket"
 #: Asterisk sends a frame every 20 ms for the whole call: this long without one, the peer is gone
 STALL_S = 15.0
-#: how long after its audio should have played we wait for a goodbye before hanging up anyway
-GOODBYE_GRACE_S = 3.0
 #: a peer that leaves this much of our audio unread is not closed politely but cut off
 MAX_UNSENT_BYTES = 64 * 1024
 #: the prompt format for each rate the door takes (raw little-endian samples, as the frames carry them)
@@ -76,34 +74,6 @@ def audio_spec(rate: int) -> AudioSpec:
                      inband_dtmf=False)
 
 
-class Watchdog:
-    """Calls `stalled` once STALL_S pass on the app's clock without `saw`: one timer, re-armed when it
-    fires, rather than one per frame."""
-
-    def __init__(self, clock: Clock, limit_s: float, stalled: Callable[[], None]) -> None:
-        self._clock = clock
-        self._limit = limit_s
-        self._stalled = stalled
-        self._last = clock.now()
-        self._timer: Timer | None = clock.call_later(limit_s, self._check)
-
-    def saw(self) -> None:
-        self._last = self._clock.now()
-
-    def _check(self) -> None:
-        left = self._last + self._limit - self._clock.now()
-        if left > 0:
-            self._timer = self._clock.call_later(left, self._check)
-        else:
-            self._timer = None
-            self._stalled()
-
-    def stop(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-
 class AudioSocketCall:
     """One connection from Asterisk, one call."""
 
@@ -116,7 +86,7 @@ class AudioSocketCall:
         self._audio_kind = AUDIO_KINDS[self._settings.rate]
         self._name = f"audiosocket call from {peer}"
         self._uuid: uuid.UUID | None = None
-        self._ended = Ended(None)
+        self._end = Ended(None)
         stalled = FrameError(f"no frame for {STALL_S:g} s")
         self._watchdog = Watchdog(app[CLOCK], STALL_S, lambda: reader.set_exception(stalled))
 
@@ -128,14 +98,14 @@ class AudioSocketCall:
                 log.warning("%s: closing: %s", self._name, exc.reason)
                 return
             stream = PacedStream(self._app[PACER], FrameFormat(frame_bytes(self._settings.rate), b"\x00"),
-                                 self._send_audio, lambda prompt: conversation.send(PlaybackDone(prompt)),
-                                 transport=self._writer.transport, name=self._name)
-            await serve(self._app, conversation, self._feed(conversation, stream),
-                        lambda event: self._play(event, stream), self._close)
+                                 self._send_audio, played(conversation), transport=self._writer.transport,
+                                 name=self._name)
+            await serve(self._app, conversation, self._feed(conversation, stream), paced(stream, self._ended),
+                        self._close)
         finally:
             self._watchdog.stop()
             if self._uuid is not None:
-                self._app[BOOK].end(self._uuid, self._ended)
+                self._app[BOOK].end(self._uuid, self._end)
             await self._close()
 
     async def _read(self) -> Frame | None:
@@ -194,16 +164,9 @@ class AudioSocketCall:
         finally:
             stream.close()
 
-    async def _play(self, event: OutputEvent, stream: PacedStream) -> None:
-        match event:
-            case Play():
-                await stream.play(event.prompt_id, event.audio)
-            case Clear():
-                await stream.clear()
-            case HangUp() | Transfer():
-                self._ended = Ended("transfer", event.to) if isinstance(event, Transfer) else Ended("hangup")
-                if not await stream.wait_played(stream.queued_s + GOODBYE_GRACE_S):
-                    log.info("%s: the goodbye did not finish playing; hanging up anyway", self._name)
+    async def _ended(self, event: HangUp | Transfer) -> None:
+        """The goodbye has played: how the call ended, for the dialplan's lookup once we close."""
+        self._end = Ended("transfer", event.to) if isinstance(event, Transfer) else Ended("hangup")
 
     async def _send_audio(self, frame: bytes) -> None:
         if self._writer.is_closing():

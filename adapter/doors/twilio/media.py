@@ -28,13 +28,14 @@ from adapter.api_errors import ApiError
 from adapter.app_state import CALLS, CLOCK, CONVERSATION, SERVICE
 from adapter.audio import g711
 from adapter.calls.clock import Clock
-from adapter.calls.events import AudioIn, Clear, HangUp, KeyIn, OutputEvent, Play, PlaybackDone, Transfer
+from adapter.calls.events import AudioIn, HangUp, KeyIn, Transfer
 from adapter.calls.info import CallInfo
 from adapter.conversation.call import Conversation
 from adapter.conversation.services import AudioSpec
-from adapter.doors.live_call import serve
+from adapter.doors.live_call import paced, played, serve
 from adapter.doors.open_call import TooManyCalls, open_call
 from adapter.doors.pacer import PACER, ULAW_8K, PacedStream
+from adapter.doors.socket_messages import IgnoredLog, SocketError
 from adapter.doors.twilio.call_sid import call_sid, user_id
 from adapter.doors.twilio.media_messages import (
     MAX_MESSAGE_CHARS,
@@ -44,7 +45,6 @@ from adapter.doors.twilio.media_messages import (
     Media,
     Start,
     Stop,
-    StreamError,
     clear_message,
     mark_message,
     media_message,
@@ -66,12 +66,8 @@ TOKEN_PARAMETER = "token"
 STREAM_AUDIO = AudioSpec(in_rate=8000, out_format="ulaw8k", live=True, reports_playback=True, inband_dtmf=False)
 #: Twilio sends `connected` and `start` as soon as the socket is up: the whole handshake's budget
 HANDSHAKE_TIMEOUT_S = 10.0
-#: kinds of ignored message logged per stream (each once); a peer inventing names is not logged further
-MAX_IGNORED_KINDS = 16
 #: Twilio sends audio every 20 ms for the whole call; this long without a message, the stream is dead
 IDLE_TIMEOUT_S = 15.0
-#: how long after its audio should have played we wait for a goodbye's mark before closing anyway
-GOODBYE_GRACE_S = 3.0
 #: how long the TwiML for after a stream is kept for Twilio's `<Connect action>` request
 AFTER_STREAM_KEEP_S = 600.0
 
@@ -132,30 +128,28 @@ class MediaStream:
         self._ws = ws
         self._sid = "?"  # the stream's id, for the log, once `start` names it
         self._call = "?"
-        self._ignored: set[str] = set()
+        self._ignored = IgnoredLog(lambda: f"twilio stream {self._sid} (call {self._call})")
 
     async def run(self) -> None:
         try:
             start = await self._handshake()
             conversation = await self._open(start)
-        except StreamError as exc:
+        except SocketError as exc:
             await self._close(exc)
             return
         sid, ws = start.stream_sid, self._ws
         playout = PacedStream(
-            self._app[PACER], ULAW_8K, lambda frame: ws.send_str(media_message(sid, frame)),
-            lambda prompt: conversation.send(PlaybackDone(prompt)),
+            self._app[PACER], ULAW_8K, lambda frame: ws.send_str(media_message(sid, frame)), played(conversation),
             send_marker=lambda prompt: ws.send_str(mark_message(sid, prompt)),
             send_clear=lambda: ws.send_str(clear_message(sid)), transport=self._request.transport,
             name=f"twilio stream {sid}")
-        await serve(self._app, conversation, self._feed(conversation, playout),
-                    lambda event: self._play(event, playout), ws.close)
+        await serve(self._app, conversation, self._feed(conversation, playout), paced(playout, self._ended), ws.close)
 
-    async def _close(self, error: StreamError) -> None:
+    async def _close(self, error: SocketError) -> None:
         log.warning("twilio stream %s (call %s): closing: %s", self._sid, self._call, error.reason)
         await self._ws.close(code=error.code, message=error.reason.encode()[:123])
 
-    async def _receive(self, timeout: float, expired: StreamError) -> str | None:
+    async def _receive(self, timeout: float, expired: SocketError) -> str | None:
         """The next text frame within `timeout` (else `expired` is raised), None once the socket
         closes; any other frame breaks the protocol."""
         try:
@@ -165,9 +159,9 @@ class MediaStream:
         if msg.type == WSMsgType.TEXT:
             return msg.data
         if msg.type == WSMsgType.BINARY:
-            raise StreamError("a binary frame: Media Streams messages are JSON text", WSCloseCode.UNSUPPORTED_DATA)
+            raise SocketError("a binary frame: Media Streams messages are JSON text", WSCloseCode.UNSUPPORTED_DATA)
         if msg.type == WSMsgType.ERROR:  # aiohttp has closed it (1009 over max_msg_size)
-            raise StreamError(f"unreadable frame: {msg.data}", WSCloseCode.MESSAGE_TOO_BIG)
+            raise SocketError(f"unreadable frame: {msg.data}", WSCloseCode.MESSAGE_TOO_BIG)
         return None  # closing or closed
 
     async def _handshake(self) -> Start:
@@ -175,46 +169,39 @@ class MediaStream:
         HANDSHAKE_TIMEOUT_S: a peer that keeps sending other messages does not hold the socket."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + HANDSHAKE_TIMEOUT_S
-        expired = StreamError(f"no start within {HANDSHAKE_TIMEOUT_S:g} s")
+        expired = SocketError(f"no start within {HANDSHAKE_TIMEOUT_S:g} s")
         while (left := deadline - loop.time()) > 0:
             text = await self._receive(left, expired)
             if text is None:
-                raise StreamError("the socket closed before start", WSCloseCode.OK)
+                raise SocketError("the socket closed before start", WSCloseCode.OK)
             match parse_message(text, None):
                 case Start() as start:
                     self._sid, self._call = start.stream_sid, start.call_sid
                     return start
                 case Ignored() as ignored:
-                    self._log_ignored(ignored)
+                    self._ignored.saw(ignored)
         raise expired
-
-    def _log_ignored(self, ignored: Ignored) -> None:
-        """Once per kind of message, for a bounded number of kinds."""
-        if ignored.kind not in self._ignored and len(self._ignored) < MAX_IGNORED_KINDS:
-            self._ignored.add(ignored.kind)
-            log.warning("twilio stream %s (call %s): ignoring %s: %s (logged once)", self._sid, self._call,
-                        ignored.kind, ignored.reason)
 
     async def _open(self, start: Start) -> Conversation:
         tokens = self._app.get(STREAM_TOKENS)
         if tokens is None:
-            raise StreamError("TWILIO_AUTH_TOKEN is not set: no stream can be checked")
+            raise SocketError("TWILIO_AUTH_TOKEN is not set: no stream can be checked")
         try:
             grant = await tokens.redeem(start.parameters.get(TOKEN_PARAMETER), start.call_sid)
         except StreamTokenError as exc:
-            raise StreamError(exc.reason) from None
+            raise SocketError(exc.reason) from None
         uid = user_id(grant.call_sid)
         if self._app[CALLS].known(uid):
-            raise StreamError(f"call {grant.call_sid} already had a conversation")
+            raise SocketError(f"call {grant.call_sid} already had a conversation")
         try:
             return open_call(self._app, CallInfo(uid, grant.caller or None, grant.called or None, DOOR), STREAM_AUDIO)
         except TooManyCalls as exc:
             self._app[AFTER_STREAM].put(grant.call_sid, goodbye(self._app[CONVERSATION].phrases.unavailable))
-            raise StreamError(str(exc), WSCloseCode.TRY_AGAIN_LATER) from None
+            raise SocketError(str(exc), WSCloseCode.TRY_AGAIN_LATER) from None
 
     async def _feed(self, conversation: Conversation, playout: PacedStream) -> None:
         try:
-            dead = StreamError(f"no message for {IDLE_TIMEOUT_S:g} s", WSCloseCode.GOING_AWAY)
+            dead = SocketError(f"no message for {IDLE_TIMEOUT_S:g} s", WSCloseCode.GOING_AWAY)
             while (text := await self._receive(IDLE_TIMEOUT_S, dead)) is not None:
                 match parse_message(text, self._sid):
                     case Media(ulaw):
@@ -225,26 +212,17 @@ class MediaStream:
                         if (prompt := prompt_of(name)) is not None:
                             playout.echoed(prompt)
                     case Ignored() as ignored:
-                        self._log_ignored(ignored)
+                        self._ignored.saw(ignored)
                     case Stop():
                         return
-        except StreamError as exc:
+        except SocketError as exc:
             await self._close(exc)
         finally:
             playout.close()
 
-    async def _play(self, event: OutputEvent, playout: PacedStream) -> None:
-        match event:
-            case Play():
-                await playout.play(event.prompt_id, event.audio)
-            case Clear():
-                await playout.clear()
-            case HangUp() | Transfer():
-                self._app[AFTER_STREAM].put(self._call, transfer(event.to) if isinstance(event, Transfer)
-                                            else hang_up())
-                # Close only once the goodbye has played: Twilio then asks /twilio/after-stream what next.
-                if not await playout.wait_played(playout.queued_s + GOODBYE_GRACE_S):
-                    log.info("twilio stream %s: the goodbye's mark did not come back; closing anyway", self._sid)
+    async def _ended(self, event: HangUp | Transfer) -> None:
+        """The goodbye has played; once we close, Twilio asks /twilio/after-stream what next."""
+        self._app[AFTER_STREAM].put(self._call, transfer(event.to) if isinstance(event, Transfer) else hang_up())
 
 
 async def media(request: web.Request) -> web.WebSocketResponse:

@@ -1,7 +1,7 @@
 """Twilio Media Streams messages (specs/telephony.md §2.2-2.3): parsed into small typed values, and
 written back as the JSON text frames Twilio takes. No sockets here.
 
-A message that breaks the protocol raises `StreamError` with the WebSocket close code that fits it
+A message that breaks the protocol raises `SocketError` with the WebSocket close code that fits it
 (RFC 6455 §7.4.1): 1003 for a binary frame, 1009 for an oversize one, 1008 for anything else (text
 that is not JSON, or nests deeper than any Twilio message, included). An event we do not know (Twilio adds
 events) or a `dtmf` key we do not know is `Ignored`: the stream goes on.
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -19,9 +18,16 @@ from typing import Any
 from aiohttp import WSCloseCode
 
 from adapter.api_errors import ApiError
-from adapter.calls.keypad import DTMF_KEYS
+from adapter.doors.socket_messages import (
+    Dtmf,
+    Ignored,
+    SocketError,
+    compact_json,
+    key_pressed,
+    load_object,
+    unknown_event,
+)
 from adapter.doors.twilio.call_sid import call_sid
-from adapter.json_body import JsonBodyError, load_json
 
 #: Twilio sends 160 bytes; a second of audio in one message is no stream of theirs
 MAX_MEDIA_BYTES = 8000
@@ -33,15 +39,6 @@ _MARK_PREFIX = "prompt-"
 #: a Media Streams message nests four levels at most (start.mediaFormat); this leaves room for new fields
 MAX_DEPTH = 16
 _KNOWN = ("connected", "start", "media", "dtmf", "mark", "stop")
-
-
-class StreamError(Exception):
-    """The stream broke the protocol (or may not go on): close it with `code`; `reason` is for the log."""
-
-    def __init__(self, reason: str, code: int = WSCloseCode.POLICY_VIOLATION) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +59,6 @@ class Media:
 
 
 @dataclass(frozen=True, slots=True)
-class Dtmf:
-    digit: str
-
-
-@dataclass(frozen=True, slots=True)
 class Mark:
     name: str
 
@@ -74,14 +66,6 @@ class Mark:
 @dataclass(frozen=True, slots=True)
 class Stop:
     pass
-
-
-@dataclass(frozen=True, slots=True)
-class Ignored:
-    """A message we pass over: `kind` names what (for logging once per kind), `reason` says why."""
-
-    kind: str
-    reason: str
 
 
 Message = Connected | Start | Media | Dtmf | Mark | Stop | Ignored
@@ -92,13 +76,13 @@ Message = Connected | Start | Media | Dtmf | Mark | Stop | Ignored
 
 def _object(value: Any, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise StreamError(f"{what} must be a JSON object")
+        raise SocketError(f"{what} must be a JSON object")
     return value
 
 
 def _text(value: Any, what: str) -> str:
     if not isinstance(value, str) or not value:
-        raise StreamError(f"{what} must be a non-empty string")
+        raise SocketError(f"{what} must be a non-empty string")
     return value
 
 
@@ -106,40 +90,31 @@ def parse_message(text: str, stream_sid: str | None) -> Message:
     """One text frame; `stream_sid` is the stream's id once `start` has come (None before).
 
     Raises:
-        StreamError: not JSON (or nested too deep), no event name, a missing or wrong field, another
+        SocketError: not JSON (or nested too deep), no event name, a missing or wrong field, another
             stream's id, audio or keys before `start`, a second `start`, or an oversize frame.
     """
-    if len(text) > MAX_MESSAGE_CHARS:
-        raise StreamError(f"a message is at most {MAX_MESSAGE_CHARS} characters", WSCloseCode.MESSAGE_TOO_BIG)
-    try:
-        value = load_json(text, MAX_DEPTH)
-    except JsonBodyError as exc:
-        raise StreamError(f"unreadable message: {exc}") from None
-    message = _object(value, "a message")
+    message = load_object(text, MAX_MESSAGE_CHARS, MAX_DEPTH)
     event = message.get("event")
     if not isinstance(event, str) or not event:
-        raise StreamError("a message must name its event")
+        raise SocketError("a message must name its event")
     if event not in _KNOWN:
-        return Ignored(f"event {event[:40]!r}", "an event this service does not use")
+        return unknown_event(event)
     if event == "connected":
         if stream_sid is not None:
-            raise StreamError("connected after start")
+            raise SocketError("connected after start")
         return Connected()
     if event == "start":
         if stream_sid is not None:
-            raise StreamError("a second start on one stream")
+            raise SocketError("a second start on one stream")
         return _start(message)
     if stream_sid is None:
-        raise StreamError(f"{event} before start")
+        raise SocketError(f"{event} before start")
     if message.get("streamSid") != stream_sid:
-        raise StreamError(f"{event} for another stream ({str(message.get('streamSid'))[:40]!r})")
+        raise SocketError(f"{event} for another stream ({str(message.get('streamSid'))[:40]!r})")
     if event == "media":
         return Media(_payload(_object(message.get("media"), "media")))
     if event == "dtmf":
-        digit = _object(message.get("dtmf"), "dtmf").get("digit")
-        if not isinstance(digit, str) or len(digit) != 1 or digit not in DTMF_KEYS:
-            return Ignored("dtmf digit", f"dtmf digit {str(digit)[:10]!r} is not one of {DTMF_KEYS}")
-        return Dtmf(digit)
+        return key_pressed(_object(message.get("dtmf"), "dtmf").get("digit"))
     if event == "mark":
         return Mark(_text(_object(message.get("mark"), "mark").get("name"), "mark.name"))
     return Stop()
@@ -149,14 +124,14 @@ def _start(message: dict[str, Any]) -> Start:
     start = _object(message.get("start"), "start")
     stream_sid = _text(start.get("streamSid", message.get("streamSid")), "start.streamSid")
     if not _STREAM_SID.match(stream_sid):
-        raise StreamError("start.streamSid is not a stream id")
+        raise SocketError("start.streamSid is not a stream id")
     try:
         sid = call_sid({"CallSid": str(start.get("callSid", ""))})
     except ApiError:
-        raise StreamError("start.callSid is not a Twilio call id") from None
+        raise SocketError("start.callSid is not a Twilio call id") from None
     fmt = _object(start.get("mediaFormat"), "start.mediaFormat")
     if {k: str(fmt.get(k)) for k in MEDIA_FORMAT} != {k: str(v) for k, v in MEDIA_FORMAT.items()}:
-        raise StreamError(f"the stream's media format is {fmt}, not μ-law 8000 Hz mono")
+        raise SocketError(f"the stream's media format is {fmt}, not μ-law 8000 Hz mono")
     parameters = _object(start.get("customParameters", {}), "start.customParameters")
     return Start(stream_sid, sid, {str(k): str(v) for k, v in parameters.items()})
 
@@ -164,32 +139,29 @@ def _start(message: dict[str, Any]) -> Start:
 def _payload(media: dict[str, Any]) -> bytes:
     payload = _text(media.get("payload"), "media.payload")
     if len(payload) > MAX_MEDIA_BYTES * 4 // 3 + 4:
-        raise StreamError(f"a media payload is at most {MAX_MEDIA_BYTES} bytes", WSCloseCode.MESSAGE_TOO_BIG)
+        raise SocketError(f"a media payload is at most {MAX_MEDIA_BYTES} bytes", WSCloseCode.MESSAGE_TOO_BIG)
     try:
         return base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):
-        raise StreamError("media.payload is not base64") from None
+        raise SocketError("media.payload is not base64") from None
 
 
 # --- out ----------------------------------------------------------------------------------------
 
 
-def _json(message: dict[str, Any]) -> str:
-    return json.dumps(message, separators=(",", ":"))
-
-
 def media_message(stream_sid: str, frame: bytes) -> str:
     """Raw μ-law, no file header (Twilio error 31924 otherwise)."""
-    return _json({"event": "media", "streamSid": stream_sid, "media": {"payload": base64.b64encode(frame).decode()}})
+    payload = base64.b64encode(frame).decode()
+    return compact_json({"event": "media", "streamSid": stream_sid, "media": {"payload": payload}})
 
 
 def mark_message(stream_sid: str, prompt_id: int) -> str:
     """The mark sent after prompt `prompt_id`'s audio."""
-    return _json({"event": "mark", "streamSid": stream_sid, "mark": {"name": mark_name(prompt_id)}})
+    return compact_json({"event": "mark", "streamSid": stream_sid, "mark": {"name": mark_name(prompt_id)}})
 
 
 def clear_message(stream_sid: str) -> str:
-    return _json({"event": "clear", "streamSid": stream_sid})
+    return compact_json({"event": "clear", "streamSid": stream_sid})
 
 
 def mark_name(prompt_id: int) -> str:

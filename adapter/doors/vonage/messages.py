@@ -14,20 +14,26 @@ for anything else. An event we do not use is `Ignored`: the call goes on.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSCloseCode
 
-from adapter.calls.keypad import DTMF_KEYS
-from adapter.json_body import JsonBodyError, load_json
+from adapter.doors.pacer import SLIN_16K
+from adapter.doors.socket_messages import (
+    Dtmf,
+    Ignored,
+    SocketError,
+    compact_json,
+    key_pressed,
+    load_object,
+    unknown_event,
+)
 
-FRAME_S = 0.02
 RATE = 16000
 #: 20 ms of 16-bit mono PCM at RATE: every audio frame, both ways
-FRAME_BYTES = 640
+FRAME_BYTES = SLIN_16K.frame_bytes
 #: the longest text message we read (a `connected` with our headers is under 1 kB)
 MAX_TEXT_CHARS = 8 * 1024
 MAX_DEPTH = 8
@@ -35,23 +41,9 @@ _CONTENT_TYPE = re.compile(r"^audio/l16;\s*rate=(\d+)$", re.IGNORECASE)
 _PROMPT = "prompt"
 
 
-class SocketError(Exception):
-    """The socket broke the protocol (or may not go on): close it with `code`; `reason` is for the log."""
-
-    def __init__(self, reason: str, code: int = WSCloseCode.POLICY_VIOLATION) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.code = code
-
-
 @dataclass(frozen=True, slots=True)
 class Connected:
     headers: dict[str, Any] = field(default_factory=dict)  # every top-level field: our NCCO headers among them
-
-
-@dataclass(frozen=True, slots=True)
-class Dtmf:
-    digit: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,24 +58,11 @@ class Cleared:
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class Ignored:
-    kind: str
-
-
 Message = Connected | Dtmf | Notified | Cleared | Ignored
 
 
 def _load(text: str) -> dict[str, Any]:
-    if len(text) > MAX_TEXT_CHARS:
-        raise SocketError(f"a text message is at most {MAX_TEXT_CHARS} characters", WSCloseCode.MESSAGE_TOO_BIG)
-    try:
-        value = load_json(text, MAX_DEPTH)
-    except JsonBodyError as exc:
-        raise SocketError(f"a text message that is not JSON: {exc}", WSCloseCode.UNSUPPORTED_DATA) from None
-    if not isinstance(value, dict):
-        raise SocketError("a text message must be a JSON object", WSCloseCode.UNSUPPORTED_DATA)
-    return value
+    return load_object(text, MAX_TEXT_CHARS, MAX_DEPTH, WSCloseCode.UNSUPPORTED_DATA)
 
 
 def parse_connected(text: str) -> Connected:
@@ -111,9 +90,7 @@ def parse_event(text: str) -> Message:
     message = _load(text)
     event = message.get("event")
     if event == "websocket:dtmf":
-        digit = message.get("digit")
-        return Dtmf(digit) if isinstance(digit, str) and len(digit) == 1 and digit in DTMF_KEYS \
-            else Ignored("dtmf digit")
+        return key_pressed(message.get("digit"))
     if event == "websocket:notify":
         payload = message.get("payload")
         prompt = payload.get(_PROMPT) if isinstance(payload, dict) else None
@@ -122,7 +99,7 @@ def parse_event(text: str) -> Message:
         return Cleared()
     if event == "websocket:connected":
         raise SocketError("a second websocket:connected")
-    return Ignored(f"event {str(event)[:40]!r}")
+    return unknown_event(event)
 
 
 def check_audio(frame: bytes) -> bytes:
@@ -136,18 +113,9 @@ def check_audio(frame: bytes) -> bytes:
     return frame
 
 
-def frames(pcm: bytes) -> list[bytes]:
-    """A prompt's PCM as 20 ms frames, the last one padded with silence: Vonage takes no other size."""
-    return [pcm[at:at + FRAME_BYTES].ljust(FRAME_BYTES, b"\0") for at in range(0, len(pcm), FRAME_BYTES)]
-
-
-def _json(message: dict[str, Any]) -> str:
-    return json.dumps(message, separators=(",", ":"))
-
-
 def notify_message(prompt_id: int) -> str:
-    return _json({"action": "notify", "payload": {_PROMPT: prompt_id}})
+    return compact_json({"action": "notify", "payload": {_PROMPT: prompt_id}})
 
 
 def clear_message() -> str:
-    return _json({"action": "clear"})
+    return compact_json({"action": "clear"})

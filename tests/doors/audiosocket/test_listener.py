@@ -86,7 +86,7 @@ async def test_the_channel_drivers_slin16_is_taken_when_enabled():
         await peer.until(lambda p: len(p.audio()) > 5, 20)
         await peer.hang_up()
         await peer.until(lambda p: p.closed, 10)
-    assert peer.problems == [] and {(a.kind, len(a.payload)) for a in peer.audio()} == {(0x12, 640)}
+    assert peer.problems == [] and {(a.kind, len(a.audio)) for a in peer.audio()} == {(0x12, 640)}
 
 
 async def test_serve_starts_the_listener_on_the_port_given(unused_tcp_port):

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import logging
-import statistics
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -29,7 +27,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from adapter.app_state import CALLS, CONVERSATION
 from adapter.audio import g711
 from adapter.calls.clock import SystemClock
-from adapter.doors.pacer import FRAME_S, LEAD_S, ULAW_8K
+from adapter.doors.pacer import FRAME_S
 from adapter.doors.twilio import media as twilio_media
 from adapter.doors.twilio.call_sid import user_id
 from adapter.doors.twilio.media import (
@@ -39,10 +37,10 @@ from adapter.doors.twilio.media import (
 )
 from adapter.doors.twilio.stream_token import StreamTokens
 from adapter.doors.twilio.twiml import dial, goodbye, hang_up
-from adapter.server import SYNTHESIZER, create_app
-from adapter.testing.twilio_media import Arrival, MediaPeer
+from adapter.server import create_app
+from adapter.testing.twilio_media import MediaPeer
 
-from ..conftest import run, running
+from ..conftest import LINE_ULAW_8K, assert_paced, joined, line_bot, line_speech, rendered, running
 from .conftest import (
     CALLED,
     CALLER,
@@ -56,27 +54,19 @@ from .conftest import (
 module_loop = pytest.mark.asyncio(loop_scope="module")
 
 MEDIA_MODE = {"KORE_VOICE_TWILIO_MODE": "media-streams"}
-BOT = {
-    "name": "Test line",
-    "welcome": [{"menu": {"text": "Hello.", "options": [{"title": "Check balance", "payload": "balance"},
-                                                         {"title": "Talk to an agent", "payload": "agent"},
-                                                         {"title": "Goodbye", "payload": "bye"}]}}],
-    "fallback": [{"say": "Sorry?"}],
-    "intents": {
-        "balance": {"keywords": ["balance"], "steps": [{"say": "You have ten dollars."}]},
-        "agent": {"keywords": ["agent"], "steps": [{"voice": {"text": "Hold on.", "action": "transfer",
-                                                              "to": "sip:agent@example.com"}}]},
-        "bye": {"keywords": ["bye"], "steps": [{"voice": {"text": "Bye.", "action": "hangup"}}]},
-    },
-}
+OUT = "ulaw8k"  # the prompts' format on this door
+BOT = line_bot()
 WELCOME = "Hello. For Check balance, press 1. For Talk to an agent, press 2. For Goodbye, press 3."
 BALANCE = "You have ten dollars."
-LEAD = round(LEAD_S / FRAME_S)
-# Loopback on a 2-core box shared with other work: a generous bound, far above the 20 ms frames.
-MAX_GAP_S = 0.25  # a stall, not jitter: the 40 ms goal is bench/capacity.py's, on a quiet machine
 
 
 # --- the service, the bot, the caller -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def said(media: Path) -> Callable[[str], bytes]:
+    """`said("check balance")`: espeak-ng as a phone line carries it, raw μ-law 8 kHz."""
+    return lambda text: line_speech(media, text, LINE_ULAW_8K)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -84,22 +74,6 @@ async def service(bot) -> AsyncIterator[TestClient]:
     settings = twilio_settings(**bot.env(), **MEDIA_MODE)
     async with running(settings) as client:
         yield client
-
-
-@pytest.fixture(scope="module")
-def said(media: Path) -> Callable[[str], bytes]:
-    """`said("check balance")`: espeak-ng as a phone line carries it, raw μ-law 8 kHz (the line's own
-    silence follows, sent by the peer)."""
-
-    def say(text: str) -> bytes:
-        out = media / f"twilio-media-{text.replace(' ', '_')}.ulaw"
-        if not out.exists():
-            wav = out.with_suffix(".wav")
-            run("espeak-ng", "-v", "en-us+f2", "-s", "140", "-w", wav, text)
-            run("sox", wav, "-c", "1", "-e", "mu-law", "-r", "8000", "-t", "raw", out, "pad", "0.2", "0")
-        return out.read_bytes()
-
-    return say
 
 
 async def connect(service: TestClient, sid: str) -> tuple[str, dict[str, str]]:
@@ -120,27 +94,6 @@ async def call(service: TestClient, sid: str | None = None, **peer: Any) -> Medi
     return MediaPeer(service.session, url, sid, parameters, **peer)
 
 
-async def rendered(service: TestClient, text: str) -> bytes:
-    """A prompt as the service renders it for Twilio, in whole 20 ms frames."""
-    return b"".join(ULAW_8K.frames(await service.app[SYNTHESIZER].render(text, "ulaw8k")))
-
-
-def audio(arrivals: list[Arrival]) -> bytes:
-    return b"".join(a.audio for a in arrivals)
-
-
-def assert_paced(arrivals: list[Arrival]) -> None:
-    """Real time as they arrive: no gap, and never more than the lead ahead of real time. Real time is
-    the frames' typical (median) arrival against their 20 ms slots, so one late first frame on a busy
-    machine does not make the rest look early; a burst makes half of them early by half its length."""
-    gaps = [b.at - a.at for a, b in itertools.pairwise(arrivals)]
-    assert max(gaps) < MAX_GAP_S, f"a {max(gaps) * 1000:.0f} ms gap between frames"
-    offsets = [a.at - i * FRAME_S for i, a in enumerate(arrivals)]
-    typical = statistics.median(offsets)
-    ahead = max(typical - offset for offset in offsets) / FRAME_S
-    assert ahead <= LEAD + 2, f"a burst {ahead:.1f} frames ahead of real time"
-
-
 # --- whole calls ------------------------------------------------------------------------------------------
 
 
@@ -150,9 +103,9 @@ async def test_a_caller_hears_the_welcome_answers_by_voice_and_hangs_up(service,
         await peer.until(lambda p: p.marks, 20)
         [(mark, welcome)] = peer.prompts()
         assert mark == "prompt-1"
-        assert audio(welcome) == await rendered(service, WELCOME)
+        assert joined(welcome) == await rendered(service, WELCOME, OUT)
         assert len(welcome) * FRAME_S > 2.0
-        assert np.abs(np.frombuffer(g711.ulaw_to_pcm16(audio(welcome)), "<i2")).max() > 5000  # not silence
+        assert np.abs(np.frombuffer(g711.ulaw_to_pcm16(joined(welcome)), "<i2")).max() > 5000  # not silence
         assert_paced(welcome)
 
         await peer.until(lambda p: p.echoed == ["prompt-1"])  # played: the caller answers
@@ -160,7 +113,7 @@ async def test_a_caller_hears_the_welcome_answers_by_voice_and_hangs_up(service,
         await peer.until(lambda p: len(p.marks) == 2, 20)
         mark, reply = peer.prompts()[1]
         assert mark == "prompt-2" and reply[0].at > spoken
-        assert audio(reply) == await rendered(service, BALANCE)
+        assert joined(reply) == await rendered(service, BALANCE, OUT)
         assert_paced(reply)
 
         await peer.stop()
@@ -187,7 +140,7 @@ async def test_a_key_over_the_welcome_clears_it_and_the_reply_follows(service, b
     clear = peer.kinds().index("clear")
     assert "mark" not in peer.kinds()[:clear]  # the welcome's mark was still ours to send: dropped
     [(mark, reply)] = peer.prompts()
-    assert mark == "prompt-2" and audio(reply) == await rendered(service, BALANCE)
+    assert mark == "prompt-2" and joined(reply) == await rendered(service, BALANCE, OUT)
     assert bot.texts_from(user_id(peer.call_sid)) == ["balance"]
     assert peer.problems == []
 
@@ -200,7 +153,7 @@ async def test_speech_over_the_welcome_barges_in_and_a_transfer_dials_after_the_
         await peer.until(lambda p: p.closed, 20)
     assert "clear" in peer.kinds()
     [(mark, goodbye_audio)] = peer.prompts()
-    assert mark == "prompt-2" and audio(goodbye_audio) == await rendered(service, "Hold on.")
+    assert mark == "prompt-2" and joined(goodbye_audio) == await rendered(service, "Hold on.", OUT)
     # The socket closed only once the goodbye had played (an echo is only sent on an open socket).
     assert peer.echoed == ["prompt-2"] and peer.close_code == 1000
 
@@ -222,7 +175,7 @@ async def test_when_the_bot_hangs_up_the_stream_closes_after_the_goodbye_and_twi
         await peer.dtmf("3")
         await peer.until(lambda p: p.closed, 20)
     [(mark, bye)] = peer.prompts()
-    assert mark == "prompt-2" and audio(bye) == await rendered(service, "Bye.")
+    assert mark == "prompt-2" and joined(bye) == await rendered(service, "Bye.", OUT)
     assert peer.echoed == ["prompt-2"] and peer.close_code == 1000
     assert bot.closures(user_id(peer.call_sid)) == 1
     resp = await TwilioPeer(service).post("/twilio/after-stream", call_params(peer.call_sid))

@@ -17,9 +17,9 @@ from adapter.doors.twilio.media_messages import (
     Mark,
     Media,
     Message,
+    SocketError,
     Start,
     Stop,
-    StreamError,
     clear_message,
     mark_message,
     mark_name,
@@ -91,7 +91,7 @@ def with_start(**changes) -> str:
     (with_start(customParameters=["token"]), None, "start.customParameters must be a JSON object", 1008),
 ])
 def test_a_message_that_breaks_the_protocol_says_why_and_how_to_close(message, stream, reason, code):
-    with pytest.raises(StreamError) as err:
+    with pytest.raises(SocketError) as err:
         parse_message(message, stream)
     assert (err.value.reason, err.value.code) == (reason, code)
 
@@ -130,7 +130,7 @@ HOSTILE = st.one_of(
 def test_any_text_is_a_message_or_a_protocol_error(frame: str, stream: str | None):
     try:
         message = parse_message(frame, stream)
-    except StreamError as err:
+    except SocketError as err:
         assert err.code in (1008, 1009) and err.reason and "\n" not in err.reason
         return
     assert isinstance(message, Message)

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from adapter.config import Settings
 from adapter.testing.vonage_peer import answer_query, query_payload, signed_headers, status_event
 
-from ..conftest import door_settings, run
+from ..conftest import LINE_SLIN_16K, door_settings, line_speech
 
 SECRET = "vonage-test-signature-secret-0123456789"
 APPLICATION_ID = "aaaaaaaa-bbbb-cccc-dddd-0123456789ab"
@@ -93,16 +93,5 @@ async def voice_api() -> AsyncIterator[tuple[VoiceApi, str]]:
 
 @pytest.fixture(scope="session")
 def line_audio(media: Path) -> Callable[[str], bytes]:
-    """`line_audio("check balance")`: espeak-ng as Vonage carries it, raw 16 kHz 16-bit little-endian,
-    the line's own silence follows (the peer sends it)."""
-
-    def say(text: str) -> bytes:
-        out = media / f"vonage-{text.replace(' ', '_')}.l16"
-        if not out.exists():
-            wav = out.with_suffix(".wav")
-            run("espeak-ng", "-v", "en-us+f2", "-s", "140", "-w", wav, text)
-            run("sox", wav, "-c", "1", "-e", "signed", "-b", "16", "-L", "-r", "16000", "-t", "raw", out,
-                "pad", "0.2", "0")
-        return out.read_bytes()
-
-    return say
+    """`line_audio("check balance")`: espeak-ng as Vonage carries it, raw 16 kHz 16-bit little-endian."""
+    return lambda text: line_speech(media, text, LINE_SLIN_16K)

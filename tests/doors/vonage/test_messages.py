@@ -48,13 +48,14 @@ def test_a_bad_first_message_closes_with_its_code(message, code):
 @pytest.mark.parametrize("message,parsed", [
     ({"event": "websocket:dtmf", "digit": "5", "duration": 260}, Dtmf("5")),
     ({"event": "websocket:dtmf", "digit": "#", "duration": 100}, Dtmf("#")),
-    ({"event": "websocket:dtmf", "digit": "55"}, Ignored("dtmf digit")),
-    ({"event": "websocket:dtmf", "digit": 5}, Ignored("dtmf digit")),
+    ({"event": "websocket:dtmf", "digit": "55"}, Ignored("dtmf digit", "dtmf digit '55' is not one of 0123456789*#")),
+    ({"event": "websocket:dtmf", "digit": 5}, Ignored("dtmf digit", "dtmf digit '5' is not one of 0123456789*#")),
     ({"event": "websocket:notify", "payload": {"prompt": 3}}, Notified(3)),
     ({"event": "websocket:notify", "payload": {"prompt": True}}, Notified(None)),
     ({"event": "websocket:notify", "payload": "x"}, Notified(None)),
     ({"event": "websocket:cleared"}, Cleared()),
-    ({"event": "websocket:media:update"}, Ignored("event 'websocket:media:update'")),
+    ({"event": "websocket:media:update"},
+     Ignored("event 'websocket:media:update'", "an event this service does not use")),
 ])
 def test_events_after_connected(message, parsed):
     assert parse_event(json.dumps(message)) == parsed
