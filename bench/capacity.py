@@ -1,13 +1,17 @@
 """Capacity: N simultaneous phone calls speaking freely, in real time, against `kore-voice serve`.
 
     .venv/bin/python bench/capacity.py [--calls 1,5,10,20,40] [--turns 3] [--scenario free|menu|both]
+                                       [--door twilio|audiosocket|vonage[,...]]
 
-The service runs as a subprocess on its defaults (Twilio Media Streams mode); a scripted bot (the Kore.ai
-simulator) runs in this process, and so do the callers: each is a `MediaPeer` that plays Twilio in real
-time (20 ms μ-law frames on a monotonic schedule, line silence between what it says, marks echoed once
-the audio before them has played). Every call is set up as Twilio would: a signed `/twilio/voice`, then
-the stream its TwiML names. Calls start within one second of each other; each hears the welcome, then
-speaks `--turns` times, each after the previous reply has played, then hangs up.
+The service runs as a subprocess on its defaults; a scripted bot (the Kore.ai simulator) runs in this
+process, and so do the callers, each through a door as its phone system would call (bench/door_callers.py;
+the peers of adapter/testing/): `twilio` (the default: a signed `/twilio/voice`, then the Media Stream its
+TwiML names, 20 ms μ-law frames, marks echoed once played), `audiosocket` (Asterisk over TCP, 8 kHz slin
+frames; a prompt has played once the door goes quiet) or `vonage` (a signed `/vonage/answer`, then the
+socket its NCCO names, 16 kHz L16 frames, notifies echoed once played). Several doors at once
+(`--door audiosocket,vonage`) share each level's calls between them, call i through door i mod the doors,
+all simultaneous. Calls start within one second of each other; each hears the welcome, then speaks
+`--turns` times, each after the previous reply has played, then hangs up.
 
 Scenarios:
 - `free` (the default, what users run): the default engine (Whisper tiny.en) on free speech, no menu:
@@ -16,10 +20,11 @@ Scenarios:
 - `menu` (a special set-up, labelled as such): PocketSphinx held to a menu grammar, every caller saying
   "check balance" in one voice (the set-up of the earlier "40 calls on 2 cores" figure).
 
-Per number of calls it prints: end of speech (the caller's last speech frame sent) to the reply's first
-frame received, p50 and p95; replies received of those due, and how many were right; the largest gap
-between outbound frames of one prompt (goal: none over 40 ms); the service's CPU (% of one core) and its
-CPU seconds per second of speech decoded (it should not rise with the calls); and the goals met. Goals:
+Per number of calls (and per door, with several) it prints: end of speech (the caller's last speech frame
+sent) to the reply's first frame received, p50 and p95; replies received of those due, and how many were
+right; the largest gap between outbound frames of one prompt (goal: none over 40 ms); the service's CPU (% of
+one core) and its CPU seconds per second of speech decoded (it should not rise with the calls); and the goals
+met. Goals:
 p95 <= 0.8 s at 1 call, <= 1.5 s at 10, <= 3 s at 20; no reply lost; no gap over 40 ms.
 
 Baseline in the same run: the bare engine (faster-whisper or PocketSphinx called directly, one utterance
@@ -41,8 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
-import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +54,7 @@ from pathlib import Path
 import aiohttp
 import numpy as np
 from aiohttp import web
-from twilio.request_validator import RequestValidator
+from door_callers import DOORS, LINE_ULAW_8K, QUIET_S, Door
 
 from adapter.audio import g711
 from adapter.audio.pcm import Pcm
@@ -66,10 +70,9 @@ from adapter.speech.engines import whisper_model_path
 from adapter.speech.settings import AsrSettings
 from adapter.speech.sphinx_engine import PocketSphinxRecognizer
 from adapter.speech.whisper_engine import WhisperRecognizer
-from adapter.testing.twilio_media import MediaPeer
+from adapter.testing.line_peer import LinePeer
 
 KORE_VOICE = Path(sys.executable).with_name("kore-voice")
-AUTH_TOKEN = "bench-twilio-auth-token"
 GAP_GOAL_S = 0.040
 RESPONSE_GOALS_S = {1: 0.8, 10: 1.5, 20: 3.0}  # p95, at these numbers of calls (issue 13)
 
@@ -126,20 +129,20 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} CPUs, {system}, Python {platform.python_version()}"
 
 
-def utterance(folder: Path, text: str, voice: str, wpm: int) -> bytes:
-    """espeak-ng saying `text`, as a phone line carries it: raw μ-law 8 kHz with no trailing silence (the
-    caller's line sends its own), so the last frame sent is the end of speech."""
-    wav, raw = folder / "say.wav", folder / "say.ulaw"
+def utterance(folder: Path, text: str, voice: str, wpm: int, line: Sequence[str]) -> bytes:
+    """espeak-ng saying `text`, as a phone line carries it (`line`: sox's raw format options) with no
+    trailing silence (the caller's line sends its own), so the last frame sent is the end of speech."""
+    wav, raw = folder / "say.wav", folder / "say.raw"
     subprocess.run(["espeak-ng", "-v", voice, "-s", str(wpm), "-w", str(wav), text], check=True)
-    subprocess.run(["sox", str(wav), "-c", "1", "-r", "8000", "-e", "mu-law", "-t", "raw", str(raw),
+    subprocess.run(["sox", str(wav), "-c", "1", *line, "-t", "raw", str(raw),
                     "reverse", "silence", "1", "0.02", "0.5%", "reverse", "pad", "0.2", "0"], check=True)
     return raw.read_bytes()
 
 
-def utterances(scenario: Scenario) -> dict[tuple[int, int], bytes]:
-    """(request, voice) -> the caller's μ-law."""
+def utterances(scenario: Scenario, line: Sequence[str] = LINE_ULAW_8K) -> dict[tuple[int, int], bytes]:
+    """(request, voice) -> what the caller says, as `line` carries it (μ-law 8 kHz by default)."""
     with tempfile.TemporaryDirectory() as folder:
-        return {(r, v): utterance(Path(folder), text, voice, wpm)
+        return {(r, v): utterance(Path(folder), text, voice, wpm, line)
                 for r, (text, _) in enumerate(scenario.requests) for v, (voice, wpm) in enumerate(scenario.voices)}
 
 
@@ -156,9 +159,8 @@ class Service:
     """`kore-voice serve` in a subprocess; CPU and memory read from /proc."""
 
     def __init__(self, bot_url: str, bot: SimulatorConfig, engine: str, extra: dict[str, str]) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("KORE_", "TWILIO_"))}
-        env.update(KORE_VOICE_ASR=engine, KORE_VOICE_TWILIO_MODE="media-streams",
-                   TWILIO_AUTH_TOKEN=AUTH_TOKEN, KORE_WEBHOOK_URL=f"{bot_url}/chatbot/v2/webhook/{bot.bot_id}",
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("KORE_", "TWILIO_", "VONAGE_"))}
+        env.update(KORE_VOICE_ASR=engine, KORE_WEBHOOK_URL=f"{bot_url}/chatbot/v2/webhook/{bot.bot_id}",
                    KORE_CLIENT_ID=bot.client_id,
                    KORE_CLIENT_SECRET=bot.client_secret.reveal(), KORE_VOICE_TTS_RATE="220",
                    KORE_VOICE_TURNS_PER_MINUTE="1000", **extra)
@@ -203,53 +205,49 @@ class Results:
     failures: list[str] = field(default_factory=list)
 
 
-def prompt_gaps(peer: MediaPeer) -> list[float]:
+def prompt_gaps(peer: LinePeer) -> list[float]:
+    """Gaps between frames of one prompt: those before each echoed marker, or (a peer that echoes none)
+    any gap shorter than a pause between prompts."""
+    if peer.MARKER is None:
+        return [gap for a, b in itertools.pairwise(peer.audio()) if (gap := b.at - a.at) <= QUIET_S]
     return [b.at - a.at for _, frames in peer.prompts() for a, b in itertools.pairwise(frames)]
 
 
-def echoed(count: int) -> Callable[[MediaPeer], bool]:
-    return lambda peer: len(peer.echoed) >= count
-
-
-def marked(count: int) -> Callable[[MediaPeer], bool]:
-    return lambda peer: len(peer.marks) >= count
-
-
-async def one_call(http: aiohttp.ClientSession, base: str, sid: str, said: Sequence[bytes], results: Results) -> None:
-    params = {"CallSid": sid, "AccountSid": "AC" + "0" * 32, "From": "+15551230000", "To": "+15559870000",
-              "CallStatus": "in-progress", "Direction": "inbound"}
-    signature = RequestValidator(AUTH_TOKEN).compute_signature(f"{base}/twilio/voice", params)
-    async with http.post(f"{base}/twilio/voice", data=params, headers={"X-Twilio-Signature": signature}) as resp:
-        stream = ET.fromstring(await resp.text()).find("./Connect/Stream")
-    assert stream is not None
-    parameters = {p.get("name"): p.get("value") for p in stream.iter("Parameter")}
-    async with MediaPeer(http, stream.get("url"), sid, parameters) as peer:  # type: ignore[arg-type]
+async def one_call(door: Door, http: aiohttp.ClientSession, base: str, number: int, said: Sequence[bytes],
+                   results: Results) -> None:
+    async with door.connect(http, base, number) as peer:
         try:
+            spoken = 0.0
             for turn, speech in enumerate(said, 1):
-                await peer.until(echoed(turn), 60)  # the last prompt has played
+                await door.played(peer, turn, spoken)  # the last prompt has played
                 results.due += 1
-                results.speech_s += len(speech) / 8000
+                results.speech_s += len(speech) / door.bytes_per_s
                 spoken = await peer.say(speech)
-                await peer.until(marked(turn + 1), 30)
-                _, frames = peer.prompts()[turn]
-                results.responses.append(frames[0].at - spoken)
-            await peer.stop()
+                await peer.until(lambda p, at=spoken: bool(p.audio_since(at)), 30)
+                results.responses.append(peer.audio_since(spoken)[0].at - spoken)
+            await door.hang_up(http, base, peer, number)
             await peer.until(lambda p: p.closed, 10)
         except TimeoutError:
-            results.failures.append(f"{sid} timed out: {peer.kinds()[-5:]}")
+            results.failures.append(f"{door.user(number)} timed out: "
+                                    f"{[a.kind for a in peer.timeline[-5:]]}")
     results.gaps.extend(prompt_gaps(peer))
     results.failures.extend(peer.problems)
 
 
 def bot_heard(sim: Simulator) -> dict[str, list[str]]:
-    """What the bot received from each call (by the call's SID), in order."""
+    """What the bot received from each call (by its user id), in order."""
     heard: dict[str, list[str]] = {}
     for request in sim.requests:
         body = request.body if isinstance(request.body, dict) else {}
         message, sender = body.get("message") or {}, (body.get("from") or {}).get("id", "")
         if message.get("type") == "text":
-            heard.setdefault(sender.removeprefix("twilio-"), []).append(str(message.get("val", "")))
+            heard.setdefault(sender, []).append(str(message.get("val", "")))
     return heard
+
+
+def heard_from(heard: dict[str, list[str]], user: str) -> list[str]:
+    """What the bot heard from the call whose user id starts with `user`."""
+    return next((texts for sender, texts in heard.items() if sender.startswith(user)), [])
 
 
 async def recognizer_totals(http: aiohttp.ClientSession, url: str) -> dict[str, float]:
@@ -265,24 +263,29 @@ async def recognizer_totals(http: aiohttp.ClientSession, url: str) -> dict[str, 
     return totals
 
 
-async def level(service: Service, sim: Simulator, scenario: Scenario, speech: dict[tuple[int, int], bytes],
+Speech = dict[str, dict[tuple[int, int], bytes]]  # door -> (request, voice) -> what the caller says
+
+
+async def level(service: Service, sim: Simulator, scenario: Scenario, doors: Sequence[Door], speech: Speech,
                 calls: int, turns: int, first: int) -> dict:
-    results = Results()
+    """`calls` simultaneous calls, call i through door i mod the doors; each door's results apart."""
+    results = {door.name: Results() for door in doors}
     sim.requests.clear()
     async with aiohttp.ClientSession() as http:
         asr0 = await recognizer_totals(http, service.url)
     idle_rss, peak_rss = service.rss_mb(), 0.0
     cpu0, wall0 = service.cpu_s(), time.monotonic()
-    plans = {f"CA{first + i:032x}": script_of(scenario, first + i, turns) for i in range(calls)}
+    plans = {first + i: (doors[i % len(doors)], script_of(scenario, first + i, turns)) for i in range(calls)}
 
-    async def staggered(i: int, sid: str) -> None:
+    async def staggered(i: int, number: int) -> None:
         await asyncio.sleep(i / calls)  # calls come in over one second
-        await one_call(http, service.url, sid, [speech[k] for k in plans[sid]], results)
+        door, plan = plans[number]
+        await one_call(door, http, service.url, number, [speech[door.name][k] for k in plan], results[door.name])
 
     gc.collect()
     gc.disable()  # the callers' own garbage collection would show as gaps; the service's still does
     async with aiohttp.ClientSession() as http:
-        running = asyncio.gather(*(staggered(i, sid) for i, sid in enumerate(plans)))
+        running = asyncio.gather(*(staggered(i, number) for i, number in enumerate(plans)))
         lag = 0.0  # this process's own lateness: arrival gaps include it
         while not running.done():
             peak_rss = max(peak_rss, service.rss_mb())
@@ -297,24 +300,46 @@ async def level(service: Service, sim: Simulator, scenario: Scenario, speech: di
         asr1 = await recognizer_totals(http, service.url)
     asr = {k: v - asr0.get(k, 0.0) for k, v in asr1.items()}
     heard = bot_heard(sim)
-    right = sum(scenario.requests[r][1] in text.lower()
-                for sid, plan in plans.items() for (r, _), text in zip(plan, heard.get(sid, []), strict=False))
+    right = {door.name: 0 for door in doors}
+    for number, (door, plan) in plans.items():
+        said = heard_from(heard, door.user(number))
+        right[door.name] += sum(scenario.requests[r][1] in text.lower() for (r, _), text in zip(plan, said,
+                                                                                               strict=False))
+    speech_s = sum(r.speech_s for r in results.values())
     return {"calls": calls, "results": results, "cpu": cpu_s / (time.monotonic() - wall0), "right": right,
-            "cpu_per_speech_s": cpu_s / max(results.speech_s, 1e-9),
+            "cpu_per_speech_s": cpu_s / max(speech_s, 1e-9),
             "rss_per_call": (peak_rss - idle_rss) / calls, "lag": lag, "asr": asr}
 
 
+def merged(results: Sequence[Results]) -> Results:
+    out = Results()
+    for r in results:
+        out.gaps += r.gaps
+        out.responses += r.responses
+        out.due += r.due
+        out.speech_s += r.speech_s
+        out.failures += r.failures
+    return out
+
+
 def report(row: dict) -> bool:
-    r: Results = row["results"]
+    """The level's line (and one per door when there are several); True when its goals were met."""
+    by_door: dict[str, Results] = row["results"]
+    r = merged(list(by_door.values()))
     gaps, responses = r.gaps or [0.0], r.responses or [float("inf")]
     goal = RESPONSE_GOALS_S.get(row["calls"])
     met = (max(gaps) <= GAP_GOAL_S and (goal is None or pct(responses, 95) <= goal)
            and len(r.responses) == r.due and r.due and not r.failures)
     target = f"p95 goal {goal * 1000:.0f} ms" if goal else "no p95 goal"
     print(f"{row['calls']:>5} {statistics.median(responses) * 1000:8.0f} {pct(responses, 95) * 1000:8.0f}"
-          f" {len(r.responses):>4}/{r.due:<4} {row['right']:>4} {max(gaps) * 1000:8.1f}"
+          f" {len(r.responses):>4}/{r.due:<4} {sum(row['right'].values()):>4} {max(gaps) * 1000:8.1f}"
           f" {row['cpu'] * 100:6.0f}% {row['cpu_per_speech_s']:8.3f} {row['lag'] * 1000:7.1f}"
           f" {row['rss_per_call']:8.2f}   {'met' if met else 'missed'} ({target})")
+    for name, d in by_door.items() if len(by_door) > 1 else ():
+        times = d.responses or [float("inf")]
+        print(f"      {name}: {statistics.median(times) * 1000:.0f} / {pct(times, 95) * 1000:.0f} ms, "
+              f"{len(d.responses)}/{d.due} replies, {row['right'][name]} right, gap max "
+              f"{max(d.gaps or [0.0]) * 1000:.1f} ms")
     asr = row["asr"]
 
     def mean_ms(base: str, labels: str = "") -> str:
@@ -421,29 +446,32 @@ async def serving_app(app: web.Application) -> AsyncIterator[str]:
 # --- the run -----------------------------------------------------------------------------------------------------
 
 
-async def run_scenario(scenario: Scenario, levels: list[int], turns: int, extra: dict[str, str]) -> None:
-    speech = utterances(scenario)
-    lengths = [len(u) / 8000 for u in speech.values()]
-    bare = bare_engine(scenario, speech)
-    print(f"\n== {scenario.name}: {scenario.label}; {len(speech)} utterances of "
-          f"{min(lengths):.1f}-{max(lengths):.1f} s")
+async def run_scenario(scenario: Scenario, doors: Sequence[Door], levels: list[int], turns: int,
+                       extra: dict[str, str]) -> None:
+    bare = bare_engine(scenario, utterances(scenario))
+    speech = {door.name: utterances(scenario, door.sox) for door in doors}
+    lengths = [len(u) / doors[0].bytes_per_s for u in speech[doors[0].name].values()]
+    print(f"\n== {scenario.name}: {scenario.label}; {len(lengths)} utterances of "
+          f"{min(lengths):.1f}-{max(lengths):.1f} s; through {', '.join(door.name for door in doors)}")
     print(f"Baseline, the bare engine alone: decode p50 {statistics.median(bare) * 1000:.0f} ms, p95 "
           f"{pct(bare, 95) * 1000:.0f} ms: a reply can come no sooner than the 500 ms end-of-speech silence + "
           "a decode, unless the decode started at a pause.")
     sim = Simulator(SimulatorConfig(client_secret=generate_secret(), rate_limit_per_minute=100_000), scenario.bot)
+    env = {k: v for door in doors for k, v in door.env().items()} | extra
     async with serving(sim) as bot_url:
-        service = await asyncio.to_thread(Service, bot_url, sim.config, scenario.engine, extra)
+        service = await asyncio.to_thread(Service, bot_url, sim.config, scenario.engine, env)
         try:
             async with aiohttp.ClientSession() as http:  # warm-up: decoders, prompts rendered once
-                await one_call(http, service.url, "CA" + "f" * 32, list(speech.values())[:2], Results())
+                warm = doors[0]
+                await one_call(warm, http, service.url, 999, list(speech[warm.name].values())[:2], Results())
             print(f"Service: {service.url}, idle RSS {service.rss_mb():.0f} MB; {turns} spoken turns per call, "
                   "calls staggered over 1 s" + (f"; {extra}" if extra else ""))
             print("calls  rsp p50  rsp p95  replies   right  gap max    CPU  CPU/speech-s  lag   MB/call   goals")
             per_core, first = 0, 1000
             for calls in levels:
-                row = await level(service, sim, scenario, speech, calls, turns, first)
+                row = await level(service, sim, scenario, doors, speech, calls, turns, first)
                 first += calls
-                r = row["results"]
+                r = merged(list(row["results"].values()))
                 if report(row) and pct(r.responses, 95) <= 1.5 and len(r.responses) == r.due:
                     per_core = max(per_core, calls)
         finally:
@@ -462,8 +490,16 @@ async def main_async(args: argparse.Namespace) -> None:
                       f" {worst * 1000:6.1f} ms {p99 * 1000:6.1f} ms   {cpu * 100:5.1f}% of a core")
     levels = [int(n) for n in args.calls.split(",")]
     extra = dict(item.split("=", 1) for item in args.env)
+    doors = [DOORS[name]() for name in args.door.split(",")]
     for scenario in {"free": [FREE], "menu": [GRAMMAR], "both": [FREE, GRAMMAR]}[args.scenario]:
-        await run_scenario(scenario, levels, args.turns, extra)
+        await run_scenario(scenario, doors, levels, args.turns, extra)
+
+
+def doors_arg(value: str) -> str:
+    unknown = set(value.split(",")) - set(DOORS)
+    if unknown:
+        raise argparse.ArgumentTypeError(f"no door {', '.join(sorted(unknown))}; doors: {', '.join(DOORS)}")
+    return value
 
 
 def main() -> None:
@@ -471,6 +507,8 @@ def main() -> None:
     parser.add_argument("--calls", default="1,5,10,20,40", help="numbers of simultaneous calls, comma-separated")
     parser.add_argument("--turns", type=int, default=3, help="spoken turns per call")
     parser.add_argument("--scenario", choices=("free", "menu", "both"), default="free")
+    parser.add_argument("--door", type=doors_arg, default="twilio",
+                        help=f"the door(s) callers come through, comma-separated: {', '.join(DOORS)}")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting for the service, e.g. KORE_VOICE_SPECULATE_MS=0 (repeatable)")
     parser.add_argument("--pacing", action="store_true", help="also measure pacing alone (shared vs own tickers)")
