@@ -20,12 +20,14 @@ from adapter.calls.info import CallInfo
 from adapter.conversation.call import Conversation
 from adapter.conversation.services import AudioSpec
 from adapter.conversation.settings import ConversationSettings
+from adapter.conversation.store import CallState
 from adapter.stage_timing import StageTimes, timed_services
 
-__all__ = ["TooManyCalls", "open_call"]
+__all__ = ["TooManyCalls", "open_call", "resume_call"]
 
 
-def open_call(app: web.Application, call: CallInfo, audio: AudioSpec, times: StageTimes | None = None) -> Conversation:
+def open_call(app: web.Application, call: CallInfo, audio: AudioSpec, times: StageTimes | None = None,
+              resumed: CallState | None = None) -> Conversation:
     """The call's conversation, timed into the app's metrics (and into `times` when given), started (the
     bot's welcome is on its way) and registered until it ends.
 
@@ -33,9 +35,20 @@ def open_call(app: web.Application, call: CallInfo, audio: AudioSpec, times: Sta
         TooManyCalls: the service is at KORE_VOICE_MAX_CALLS; nothing was started.
     """
     services = timed_services(app[SERVICES], times or StageTimes(app[METRICS].observe))
-    conversation = Conversation(call, services, audio, line_settings(app[CONVERSATION], audio))
+    conversation = Conversation(call, services, audio, line_settings(app[CONVERSATION], audio), resumed)
     app[CALLS].start(conversation)
     return conversation
+
+
+def resume_call(app: web.Application, state: CallState, audio: AudioSpec,
+                times: StageTimes | None = None) -> Conversation:
+    """A request/response call another instance ran, rebuilt here from its stored state (shared state,
+    KORE_VOICE_REDIS_URL): it listens where it stopped, in the bot's same session; no welcome again.
+
+    Raises:
+        TooManyCalls: as `open_call`.
+    """
+    return open_call(app, state.call, audio, times, state)
 
 
 def line_settings(settings: ConversationSettings, audio: AudioSpec) -> ConversationSettings:

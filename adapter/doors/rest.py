@@ -13,7 +13,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote
@@ -32,9 +32,11 @@ from adapter.calls.info import CallInfo
 from adapter.calls.keypad import DTMF_KEYS, MAX_DIGITS, ExpectedInput
 from adapter.calls.phase import Phase
 from adapter.calls.replies import Menu
+from adapter.conversation.call import Conversation
 from adapter.conversation.services import AudioSpec
-from adapter.doors.open_call import TooManyCalls, open_call
-from adapter.doors.rest_calls import DOOR, ReplyAudio, RestCall, RestCalls, TurnResult
+from adapter.conversation.store import CallState
+from adapter.doors.open_call import TooManyCalls, open_call, resume_call
+from adapter.doors.rest_calls import DOOR, ReplyAudio, RestCall, RestCalls, TurnResult, share_calls
 from adapter.json_body import JsonBodyError, load_json
 from adapter.json_log import CALL_ID
 from adapter.stage_timing import StageTimes
@@ -215,6 +217,24 @@ def _finish(call: RestCall, started: float) -> dict[str, float]:
     return call.times.take()
 
 
+def _rest_call(app: web.Application, conversation: Conversation, times: StageTimes) -> RestCall:
+    return RestCall(conversation, times, app[METRICS], app[CLOCK], app[SERVICE].turns_per_minute,
+                    app[SERVICE].call_idle_s)
+
+
+def _rebuild(app: web.Application) -> Callable[[CallState], RestCall]:
+    """How a call another instance ran is rebuilt here (shared state)."""
+
+    def rebuild(state: CallState) -> RestCall:
+        times = StageTimes(app[METRICS].observe)
+        try:
+            return _rest_call(app, resume_call(app, state, REST_AUDIO, times), times)
+        except TooManyCalls as exc:
+            raise ApiError(503, "busy", str(exc), {"Retry-After": "5"}) from None
+
+    return rebuild
+
+
 async def create_call(request: web.Request) -> web.Response:
     started = time.perf_counter()
     app = request.app
@@ -227,8 +247,7 @@ async def create_call(request: web.Request) -> web.Response:
     except TooManyCalls as exc:
         raise ApiError(503, "busy", str(exc), {"Retry-After": "5"}) from None
     CALL_ID.set(conversation.call.user_id)  # this request's lines (its access line too) name the new call
-    call = RestCall(conversation, times, app[METRICS], app[CLOCK], app[SERVICE].turns_per_minute,
-                    app[SERVICE].call_idle_s)
+    call = _rest_call(app, conversation, times)
     app[REST_CALLS].add(call)
     try:
         result = await call.collect()
@@ -305,7 +324,13 @@ async def read_entry(request: web.Request, limits: AudioLimits, times: StageTime
 
 async def post_turn(request: web.Request) -> web.Response:
     started = time.perf_counter()
-    call = request.app[REST_CALLS].find(request.match_info["call_id"])
+    calls, key = request.app[REST_CALLS], request.match_info["call_id"]
+    async with calls.held(key):
+        call = await calls.current(key, _rebuild(request.app))
+        return await _take_turn(request, call, started)
+
+
+async def _take_turn(request: web.Request, call: RestCall, started: float) -> web.Response:
     with call.turn():
         call.times.take()  # whatever was measured between turns is not this turn's
         entry = await read_entry(request, request.app[LIMITS], call.times)
@@ -321,7 +346,7 @@ async def post_turn(request: web.Request) -> web.Response:
         if fmt is None:
             body = turn_json(result, "dtmf" if isinstance(entry, str) else "speech", audio_url)
             return web.json_response(body, headers={"Server-Timing": server_timing(_finish(call, started))})
-        audio = call.audio(result.audio) if result.audio is not None else ReplyAudio([])
+        audio = await call.audio(result.audio) if result.audio is not None else ReplyAudio([])
         data = await audio.encoded(fmt)
         headers = {"Content-Type": fmt.content_type_for(audio.rate), "X-End-Of-Call": str(result.end_of_call).lower(),
                    "X-Transcript": quote(result.heard.text if result.heard else "")}
@@ -342,9 +367,8 @@ async def get_audio(request: web.Request) -> web.Response:
     calls, key = request.app[REST_CALLS], request.match_info["call_id"]
     if calls.ended_long_ago(key):
         raise ApiError(404, "unknown_audio", "the call has ended and its reply audio is gone")
-    call = calls.find(key)
     fmt = audio_format(request.headers.get("Accept"), request.query.get("format"))
-    audio = call.audio(audio_number(request.match_info["n"]))
+    audio = await calls.reply_audio(key, audio_number(request.match_info["n"]))
     data = await audio.encoded(fmt)
     return web.Response(body=data, headers={"Content-Type": fmt.content_type_for(audio.rate)})
 
@@ -354,14 +378,21 @@ async def delete_call(request: web.Request) -> web.Response:
     calls = request.app[REST_CALLS]
     key = request.match_info["call_id"]
     if not calls.ended_long_ago(key):
-        call = calls.find(key)
-        await call.conversation.hang_up("caller hung up")
-        call.drop_audio()
+        async with calls.held(key, wait=True):
+            try:
+                call = await calls.current(key, _rebuild(request.app))
+            except ApiError as exc:
+                if exc.code != "call_ended":  # ended on another instance: 204 as here
+                    raise
+                return web.Response(status=204)
+            await call.conversation.hang_up("caller hung up")
+            await call.drop_audio()
     return web.Response(status=204)
 
 
 def add_routes(app: web.Application) -> None:
     app[REST_CALLS] = RestCalls(app[CLOCK])
+    app.on_startup.append(lambda app: share_calls(app, app[REST_CALLS]))
     app.router.add_post("/v1/calls", create_call)
     app.router.add_post("/v1/calls/{call_id}/turns", post_turn)
     app.router.add_get(r"/v1/calls/{call_id}/audio/{n:\d+}", get_audio)

@@ -8,26 +8,42 @@ phone system still has to play) for ENDED_KEEP_S, and none once the caller has h
 A call's output events are pumped into a queue as they come; a turn reads them up to the event that
 ends it (`Listening`, `HangUp`, `Transfer`, or the end of the call). Anything the bot says between
 turns (async mode) is answered with the next turn.
+
+With KORE_VOICE_REDIS_URL (`SharedCalls`) a call's requests may land on any instance. A turn holds the
+call's Redis lock; the instance it lands on uses its own copy of the conversation only if the stored
+state says it still runs the call, else it ends its stale copy (which closes no session: the store's
+`release` refuses) and rebuilds the call from the stored state. Reply audio is shared as its prompt
+texts (a few hundred bytes, for ENDED_KEEP_S), not its bytes: another instance re-renders them, which
+espeak-ng does byte for byte alike (through the prompt cache when it holds them).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import OrderedDict, deque
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from aiohttp import web
+from redis.asyncio import Redis
+from redis.exceptions import LockError, RedisError
+
 from adapter.api_errors import ApiError
+from adapter.app_state import SERVICES
 from adapter.audio.decode import decode_audio
 from adapter.audio.encode import FORMATS, OutputFormat, encode_audio
 from adapter.audio.pcm import Pcm
 from adapter.calls.clock import Clock, Timer
 from adapter.calls.events import BotFailed, BotSaid, CallerHungUp, HangUp, Heard, Listening, OutputEvent, Play, Transfer
+from adapter.cluster.wiring import CLUSTER
 from adapter.conversation.call import Conversation
+from adapter.conversation.store import CallState, RedisStore
 from adapter.metrics import Metrics
+from adapter.speech.synthesizer import Synthesizer
 from adapter.stage_timing import StageTimes
 
 log = logging.getLogger(__name__)
@@ -43,6 +59,8 @@ ENDED_IDS_KEPT = 10_000
 AUDIO_KEPT = 4
 ENCODINGS_KEPT = 2
 EMPTY_RATE = 16000
+# A turn holds its call's cluster lock at most this long (an instance that dies mid-turn frees it then).
+TURN_LOCK_S = 120.0
 
 
 @dataclass
@@ -118,6 +136,12 @@ class RestCall:
         self._audio: dict[int, ReplyAudio] = {}
         self._next_audio = 0
         self._idle: Timer | None = None
+        self.shared: SharedCalls | None = None  # set when its door's calls are shared (RestCalls.add)
+
+    @property
+    def audio_key(self) -> str:
+        """What its reply audio is shared under (a door may serve it under something else than the id)."""
+        return self.id
 
     @property
     def ended(self) -> bool:
@@ -205,22 +229,30 @@ class RestCall:
                 case Listening() | HangUp() | Transfer():
                     result.end = event
         if result.plays:
-            result.audio = self._keep(ReplyAudio(result.plays))
+            result.audio = await self._keep(result.plays)
         return result
 
-    def _keep(self, audio: ReplyAudio) -> int:
-        number = self._next_audio
-        self._next_audio += 1
-        self._audio[number] = audio
+    async def _keep(self, plays: list[Play]) -> int:
+        if self.shared is None:
+            number = self._next_audio
+            self._next_audio += 1
+        else:  # numbered across the cluster, and its texts kept for any instance
+            number = await self.shared.keep_reply(self.audio_key, plays)
+        self._audio[number] = ReplyAudio(plays)
         self._audio.pop(number - AUDIO_KEPT, None)
         return number
 
-    def drop_audio(self) -> None:
+    async def drop_audio(self) -> None:
         """The caller has hung up: nobody will fetch this call's replies any more."""
         self._audio.clear()
+        if self.shared is not None:
+            await self.shared.drop_replies(self.audio_key)
 
-    def audio(self, number: int) -> ReplyAudio:
+    async def audio(self, number: int) -> ReplyAudio:
+        """Reply audio `number`: this instance's, else (shared calls) re-rendered from its stored texts."""
         found = self._audio.get(number)
+        if found is None and self.shared is not None:
+            found = await self.shared.reply(self.audio_key, number)
         if found is None:
             raise ApiError(404, "unknown_audio", f"this call has no reply audio {number} (or no longer keeps it)")
         return found
@@ -233,31 +265,34 @@ class RestCalls(Generic[CallT]):
     """A door's calls by id (and any other keys they were added under): live ones; ended ones whole
     for ENDED_KEEP_S (at most ENDED_CALLS_KEPT), then their ids alone (at most ENDED_IDS_KEPT)."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, shared: SharedCalls | None = None) -> None:
         self._clock = clock
+        self.shared = shared
         self._calls: dict[str, CallT] = {}
-        self._ended_calls: OrderedDict[tuple[str, ...], None] = OrderedDict()  # keys, oldest first
+        self._ended_calls: OrderedDict[CallT, tuple[str, ...]] = OrderedDict()  # and their keys, oldest first
         self._ended_ids: OrderedDict[str, None] = OrderedDict()
 
     def add(self, call: CallT, *aliases: str) -> None:
         keys = (call.id, *aliases)
         for key in keys:
             self._calls[key] = call
-        call.start_pump().add_done_callback(lambda _: self._ended(keys))
+        call.shared = self.shared
+        call.start_pump().add_done_callback(lambda _: self._ended(call, keys))
 
-    def _ended(self, keys: tuple[str, ...]) -> None:
-        self._ended_calls[keys] = None
-        self._clock.call_later(ENDED_KEEP_S, lambda: self._forget(keys))
+    def _ended(self, call: CallT, keys: tuple[str, ...]) -> None:
+        self._ended_calls[call] = keys
+        self._clock.call_later(ENDED_KEEP_S, lambda: self._forget(call))
         while len(self._ended_calls) > ENDED_CALLS_KEPT:
             self._forget(next(iter(self._ended_calls)))
 
-    def _forget(self, keys: tuple[str, ...]) -> None:
-        if keys not in self._ended_calls:
+    def _forget(self, call: CallT) -> None:
+        keys = self._ended_calls.pop(call, None)
+        if keys is None:
             return  # forgotten early, to stay within ENDED_CALLS_KEPT
-        del self._ended_calls[keys]
         for key in keys:
-            self._calls.pop(key, None)
-            self._ended_ids[key] = None
+            if self._calls.get(key) is call:  # not a copy rebuilt since under the same keys
+                del self._calls[key]
+                self._ended_ids[key] = None
         while len(self._ended_ids) > ENDED_IDS_KEPT:
             self._ended_ids.popitem(last=False)
 
@@ -280,3 +315,132 @@ class RestCalls(Generic[CallT]):
         if key in self._ended_ids:
             raise ApiError(409, "call_ended", "the call has ended")
         raise ApiError(404, "unknown_call", "no such call")
+
+    def held(self, key: str, wait: bool = False) -> AbstractAsyncContextManager[None]:
+        """The call held across the cluster for one request (`SharedCalls.turn`); one box: nothing to hold
+        (a call's own turn flag does it)."""
+        return self.shared.turn(key, wait) if self.shared is not None else nullcontext()
+
+    async def reply_audio(self, key: str, number: int) -> ReplyAudio:
+        """A reply's audio, whichever instance made it.
+
+        Raises:
+            ApiError: 404 no such reply (kept), 409/404 as `find`.
+        """
+        call = self._calls.get(key)
+        if call is not None:
+            return await call.audio(number)
+        if self.shared is not None:
+            found = await self.shared.reply(key, number)
+            if found is not None:
+                return found
+        self.find(key)
+        raise ApiError(404, "unknown_audio", f"this call has no reply audio {number} (or no longer keeps it)")
+
+    async def current(self, key: str, rebuild: Callable[[CallState], CallT]) -> CallT:
+        """The call as it stands now: `find`'s, or with shared calls the one the stored state says, this
+        instance's copy if it still runs the call, else `rebuild(state)` (added here). Call it under the
+        call's lock (`SharedCalls.turn`), so the state does not change meanwhile.
+
+        Raises:
+            ApiError: as `find`; 503 the shared state cannot be read.
+        """
+        shared, call = self.shared, self._calls.get(key)
+        if shared is None:
+            return self.find(key)
+        try:
+            stored = await shared.store.stored(key)
+            ended = stored is None and call is None and await shared.store.ended(key)
+        except RedisError:
+            raise ApiError(503, "unavailable", "the shared call state cannot be read; try again",
+                           {"Retry-After": "1"}) from None
+        if call is not None and not call.ended and stored is not None and stored.owner == shared.store.owner:
+            return call
+        if call is not None and not call.ended:  # another instance has taken the call over, or ended it
+            await call.conversation.hang_up("taken over by another instance")  # closes no session (release)
+        if stored is None:
+            if ended:
+                raise ApiError(409, "call_ended", "the call has ended")
+            return self.find(key)
+        rebuilt = rebuild(stored.state)
+        self.add(rebuilt)
+        return rebuilt
+
+
+class SharedCalls:
+    """A door's calls in the cluster (KORE_VOICE_REDIS_URL): one turn at a time across instances, reply
+    audio numbered cluster-wide and kept as texts (re-rendered where it is fetched)."""
+
+    def __init__(self, redis: Redis, store: RedisStore, synthesizer: Callable[[], Synthesizer]) -> None:
+        self._redis = redis
+        self.store = store
+        self._synthesizer = synthesizer  # the app's, once it is up
+
+    @asynccontextmanager
+    async def turn(self, call_id: str, wait: bool = False) -> AsyncIterator[None]:
+        """Hold the call across the cluster for one request; `wait`: until a turn running elsewhere is over
+        (a hang-up), else refuse at once.
+
+        Raises:
+            ApiError: 429 another instance runs a turn of the call; 503 Redis cannot be reached.
+        """
+        lock = self._redis.lock(f"kv:turn:{call_id}", timeout=TURN_LOCK_S, blocking=wait,
+                                blocking_timeout=TURN_LOCK_S)
+        try:
+            held = await lock.acquire()
+        except RedisError:
+            raise ApiError(503, "unavailable", "the shared call state cannot be reached; try again",
+                           {"Retry-After": "1"}) from None
+        if not held:
+            raise ApiError(429, "turn_in_progress", "this call is still answering a turn; send one turn at a time",
+                           {"Retry-After": "1"})
+        try:
+            yield
+        finally:
+            try:
+                await lock.release()
+            except (LockError, RedisError) as exc:  # expired, or Redis gone: it expires on its own
+                log.warning("call %s: turn lock not released: %s", call_id, exc)
+
+    async def keep_reply(self, key: str, plays: list[Play]) -> int:
+        """The reply's number across the cluster; its texts are kept for ENDED_KEEP_S."""
+        keep_ms = round(ENDED_KEEP_S * 1000)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            number, _ = await pipe.incr(_replies_key(key)).pexpire(_replies_key(key), keep_ms).execute()
+        number -= 1
+        texts = {"format": plays[0].format, "texts": [p.text for p in plays]}
+        await self._redis.set(_reply_key(key, number), json.dumps(texts), px=keep_ms)
+        return number
+
+    async def reply(self, key: str, number: int) -> ReplyAudio | None:
+        """Reply `number` re-rendered from its texts; None when it is not (or no longer) kept."""
+        raw = await self._redis.get(_reply_key(key, number))
+        if raw is None:
+            return None
+        kept = json.loads(raw)
+        synthesizer, fmt = self._synthesizer(), kept["format"]
+        audios = [await synthesizer.render(text, fmt) for text in kept["texts"]]
+        return ReplyAudio([Play(n, text, audio, fmt, 0.0, False) for n, (text, audio) in
+                           enumerate(zip(kept["texts"], audios, strict=True))])
+
+    async def drop_replies(self, key: str) -> None:
+        try:
+            count = int(await self._redis.get(_replies_key(key)) or 0)
+            await self._redis.delete(_replies_key(key), *(_reply_key(key, n) for n in range(count)))
+        except RedisError as exc:
+            log.warning("reply texts of %s not dropped (Redis: %s); they expire on their own", key, exc)
+
+
+def _replies_key(key: str) -> str:
+    return f"kv:replies:{key}"
+
+
+def _reply_key(key: str, number: int) -> str:
+    return f"kv:reply:{key}:{number}"
+
+
+async def share_calls(app: web.Application, calls: RestCalls[CallT]) -> None:
+    """At start-up: with shared state (KORE_VOICE_REDIS_URL), a door's calls are shared across the cluster."""
+    cluster = app.get(CLUSTER)
+    if cluster is not None:
+        calls.shared = SharedCalls(cluster.link.redis, cluster.store, lambda: app[SERVICES].synthesizer)

@@ -340,7 +340,7 @@ async def test_reply_audio_in_many_formats_keeps_few_encodings(service):
         resp = await service.get(url, headers={"Accept": accept})
         assert resp.status == 200, accept
         sizes.append(len(await resp.read()))
-    audio = service.app[REST_CALLS].find(call["id"]).audio(0)
+    audio = await service.app[REST_CALLS].find(call["id"]).audio(0)
     assert audio.kept_bytes <= 2 * max(sizes)
     refused = await service.get(url, headers={"Accept": "audio/L16;rate=12345"})
     assert refused.status == 406 and (await refused.json())["error"]["code"] == "not_acceptable"
