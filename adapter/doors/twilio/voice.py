@@ -364,7 +364,7 @@ async def audio(request: web.Request) -> web.Response:
     call = request.app[TWILIO_CALLS].get(audio_key(request.match_info["token"]))
     if call is None:
         raise ApiError(404, "unknown_audio", "no such reply audio (ended calls keep theirs for a while)")
-    reply = call.audio(int(request.match_info["n"]))
+    reply = await call.audio(int(request.match_info["n"]))
     return web.Response(body=await reply.encoded(PLAY_FORMAT), content_type=PLAY_FORMAT.content_type)
 
 
