@@ -20,6 +20,7 @@ from raw_http import ANSWER_S
 @dataclass
 class Service:
     port: int
+    banner: str  # the line it printed once serving
     process: asyncio.subprocess.Process
     log: list[str] = field(default_factory=list)
 
@@ -38,22 +39,22 @@ def service_env(**settings: str) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def serving(open_files: int | None = None, **settings: str) -> AsyncIterator[Service]:
-    """`kore-voice serve --port 0` until it says where it serves; `open_files` caps its RLIMIT_NOFILE."""
+async def serving(open_files: int | None = None, args: tuple[str, ...] = (), **settings: str) -> AsyncIterator[Service]:
+    """`kore-voice serve --port 0 *args` until it says where it serves; `open_files` caps its RLIMIT_NOFILE."""
 
     def limit() -> None:
         if open_files is not None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
 
     process = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).with_name("kore-voice")), "serve", "--port", "0", env=service_env(**settings),
+        str(Path(sys.executable).with_name("kore-voice")), "serve", "--port", "0", *args, env=service_env(**settings),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, preexec_fn=limit)
     assert process.stdout is not None and process.stderr is not None
     try:
         line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
         port = re.search(r"serving on http://127\.0\.0\.1:(\d+)", line)
         assert port, line
-        service = Service(int(port[1]), process)
+        service = Service(int(port[1]), line, process)
 
         async def read_log(stream: asyncio.StreamReader) -> None:
             async for raw in stream:

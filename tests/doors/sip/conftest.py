@@ -4,6 +4,7 @@ a raw UDP socket for hand-made messages, and sipp scenarios."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,13 +13,13 @@ from pathlib import Path
 from typing import Any, cast
 
 from aiohttp.test_utils import TestServer
+from simulated_bot import SimulatedBot
 
-from adapter.doors.sip.listener import USER_AGENT, add_sip
+from adapter.doors.sip.listener import USER_AGENT, read_message
 from adapter.doors.sip.message import Response, parse
-from adapter.doors.sip.settings import SIP, SipSettings, networks, port_range
 from adapter.doors.sip.uas import UserAgent
 from adapter.server import create_app
-from tests.doors.conftest import stub_kore, stub_settings
+from tests.doors.conftest import door_settings, stub_kore, stub_settings
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 SIPP_PCAPS = Path("/usr/share/sip-tester")
@@ -35,20 +36,39 @@ class SipService:
 
 
 @asynccontextmanager
-async def sip_service(allow: str = "127.0.0.0/8", rtp_ports: str = "21000-21199",
+async def sip_service(allow: str = "127.0.0.0/8", rtp_ports: str = "21000-21199", bot: SimulatedBot | None = None,
                       **env: str) -> AsyncIterator[SipService]:
-    """The whole service with a SIP door on 127.0.0.1, answering through the stub bot."""
+    """The whole service with a SIP door on 127.0.0.1, answering through `bot` (default: the stub bot)."""
     requests: list[dict[str, Any]] = []
-    async with stub_kore(requests) as url:
-        app = create_app(stub_settings(url, **env))
-        app[SIP] = SipSettings(port=0, host="127.0.0.1", rtp_ports=port_range("ports", rtp_ports),
-                               allow=networks("allow", allow))
-        add_sip(app)
-        async with TestServer(app) as server:
-            yield SipService(server.app[USER_AGENT], requests)
+    env = {"KORE_VOICE_SIP_PORT": "0", "KORE_VOICE_SIP_HOST": "127.0.0.1", "KORE_VOICE_SIP_ALLOW": allow,
+           "KORE_VOICE_RTP_PORTS": rtp_ports, **env}
+    async with contextlib.AsyncExitStack() as stack:
+        if bot is None:
+            settings = stub_settings(await stack.enter_async_context(stub_kore(requests)), **env)
+        else:
+            settings = door_settings(**bot.env(), **env)
+        server = await stack.enter_async_context(TestServer(create_app(settings)))
+        yield SipService(server.app[USER_AGENT], requests)
 
 
-class UdpPeer(asyncio.DatagramProtocol):
+class Answers:
+    """Reading a peer's SIP responses, whatever carries them."""
+
+    async def message(self, timeout: float) -> bytes:
+        raise NotImplementedError
+
+    async def response(self, timeout: float = 5.0) -> Response:
+        message = parse(await self.message(timeout))
+        assert isinstance(message, Response)
+        return message
+
+    async def final(self, timeout: float = 10.0) -> Response:
+        while (answer := await self.response(timeout)).status < 200:
+            pass
+        return answer
+
+
+class UdpPeer(asyncio.DatagramProtocol, Answers):
     """A raw SIP peer on a UDP socket: send bytes, read what comes back."""
 
     def __init__(self) -> None:
@@ -70,15 +90,37 @@ class UdpPeer(asyncio.DatagramProtocol):
         assert self.transport is not None
         self.transport.sendto(data, ("127.0.0.1", port))
 
-    async def response(self, timeout: float = 5.0) -> Response:
-        message = parse(await asyncio.wait_for(self.received.get(), timeout))
-        assert isinstance(message, Response)
+    async def message(self, timeout: float) -> bytes:
+        return await asyncio.wait_for(self.received.get(), timeout)
+
+
+@dataclass
+class TcpPeer(Answers):
+    """A raw SIP peer on one TCP connection (RFC 3261 §18: messages framed by Content-Length)."""
+
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+
+    @property
+    def port(self) -> int:
+        return self.writer.get_extra_info("sockname")[1]
+
+    def send(self, data: bytes) -> None:
+        self.writer.write(data)
+
+    async def message(self, timeout: float) -> bytes:
+        message = await asyncio.wait_for(read_message(self.reader), timeout)
+        assert message is not None, "the door closed the connection"
         return message
 
-    async def final(self, timeout: float = 10.0) -> Response:
-        while (answer := await self.response(timeout)).status < 200:
-            pass
-        return answer
+
+@asynccontextmanager
+async def tcp_peer(port: int) -> AsyncIterator[TcpPeer]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        yield TcpPeer(reader, writer)
+    finally:
+        writer.close()
 
 
 @asynccontextmanager
@@ -92,11 +134,12 @@ async def udp_peer() -> AsyncIterator[UdpPeer]:
 
 
 def request(method: str, peer_port: int, body: str = "", call_id: str = "c1", branch: str = "z9hG4bK-1",
-            to_tag: str = "", cseq: int = 1, extra: str = "", content_type: str = "application/sdp") -> bytes:
+            to_tag: str = "", cseq: int = 1, extra: str = "", content_type: str = "application/sdp",
+            transport: str = "UDP") -> bytes:
     """A SIP request from the raw peer on `peer_port`."""
     to = "<sip:bot@127.0.0.1>" + (f";tag={to_tag}" if to_tag else "")
     head = (f"{method} sip:+15559870000@127.0.0.1 SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP 127.0.0.1:{peer_port};branch={branch}\r\n"
+            f"Via: SIP/2.0/{transport} 127.0.0.1:{peer_port};branch={branch}\r\n"
             f"From: <sip:+15551230000@127.0.0.1>;tag=peer\r\nTo: {to}\r\nCall-ID: {call_id}\r\n"
             f"CSeq: {cseq} {method}\r\nContact: <sip:caller@127.0.0.1:{peer_port}>\r\nMax-Forwards: 70\r\n{extra}")
     if body:

@@ -1,0 +1,100 @@
+"""Whole calls from baresip 1.0.0, a real SIP phone: it hears the welcome (its recording, run through
+the recognizer, says the welcome's words), says an utterance and hears the reply, keys reach the bot
+as digits, the bot's hang-up reaches it as BYE, and its own BYE closes the Kore session once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from adapter.doors.sip.call import SipCall
+from tests.doors.sip.baresip import baresip_call
+from tests.doors.sip.conftest import SipService, sip_service
+
+BOT = {
+    "name": "SIP line",
+    "welcome": [{"menu": {"text": "Hello.", "options": [{"title": "Check balance", "payload": "balance"},
+                                                         {"title": "Goodbye", "payload": "bye"}]}}],
+    "fallback": [{"say": "Sorry?"}],
+    "intents": {
+        "balance": {"keywords": ["balance"], "steps": [
+            {"say": "You have ten dollars."},
+            {"ask": {"slot": "account", "say": "Enter your account number, then hash.", "speech": False,
+                     "digits": {"min": 1, "max": 8, "finishOnKey": "#"}, "pattern": r"\d+"}},
+            {"voice": {"text": "Thank you. Goodbye.", "action": "hangup"}}]},
+        "bye": {"keywords": ["bye"], "steps": [{"voice": {"text": "Bye.", "action": "hangup"}}]},
+    },
+}
+pytestmark = pytest.mark.asyncio(loop_scope="module")  # the module's simulated bot serves on that loop
+WELCOME_S = 8.0  # the caller speaks after the welcome ("Hello. For Check balance, press 1. ..." takes ~4 s)
+
+
+async def until(condition: Callable[[], object], timeout: float = 30.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def sip(bot) -> AsyncIterator[SipService]:
+    async with sip_service(bot=bot) as service:
+        yield service
+
+
+async def the_call(sip: SipService) -> SipCall:
+    await until(lambda: sip.agent.calls)
+    [call] = sip.agent.calls.values()
+    return call
+
+
+def asks_for_keys(call: SipCall) -> bool:
+    listening = call.conversation.listening
+    return listening is not None and listening.expect is not None and listening.expect.digits is not None
+
+
+async def transcript(wav: Path) -> str:
+    """What the service's recognizer (Whisper when installed, as `auto` picks it) hears in `wav`."""
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("kore-voice")), "transcribe", "--json", str(wav),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()[-2000:]
+    return json.loads(out)["text"].lower()
+
+
+async def test_a_baresip_call_hears_the_welcome_speaks_types_and_is_hung_up_by_the_bot(sip, bot, tmp_path):
+    async with baresip_call(tmp_path, sip.port, "check balance", WELCOME_S) as phone:
+        call = await the_call(sip)
+        uid = call.conversation.call.user_id
+        await phone.event("CALL_ESTABLISHED")
+        await until(lambda: "balance" in bot.texts_from(uid), 40)  # said, recognised, the menu's payload
+        await until(lambda: asks_for_keys(call) and not call.conversation.playout.speaking)  # and has played
+        await phone.keys("123#")
+        closed = await phone.event("CALL_CLOSED")  # the bot's goodbye: our BYE
+    assert closed["param"] == "Connection reset by peer"  # baresip's words for a BYE it received
+    await until(lambda: bot.closures(uid))
+    assert bot.texts_from(uid) == ["balance", "123"]
+    assert bot.closures(uid) == 1
+    heard = await transcript(phone.heard())
+    for words in ("hello", "dollars", "account", "goodbye"):  # Whisper tiny.en mishears espeak's "balance"
+        assert words in heard, heard
+
+
+async def test_the_callers_bye_closes_the_kore_session_once(sip, bot, tmp_path):
+    async with baresip_call(tmp_path, sip.port, "check balance", 60) as phone:
+        call = await the_call(sip)
+        uid = call.conversation.call.user_id
+        await phone.event("CALL_ESTABLISHED")
+        await phone.hang_up()
+        await phone.event("CALL_CLOSED")
+        await until(lambda: bot.closures(uid))
+    await until(lambda: not sip.agent.calls)
+    assert bot.closures(uid) == 1 and bot.texts_from(uid) == []
