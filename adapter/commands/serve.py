@@ -27,8 +27,9 @@ from aiohttp import web
 
 from adapter import json_log
 from adapter.api_errors import CODES, error_response
-from adapter.app_state import CALLS, METRICS
+from adapter.app_state import CALLS, CLOCK, METRICS
 from adapter.call_registry import CallRegistry
+from adapter.calls.clock import Clock
 from adapter.config import Settings
 from adapter.doors.sip.listener import USER_AGENT
 from adapter.doors.sip.uas import host as sip_host
@@ -199,16 +200,16 @@ class StopSignals:
             self.first.set()
 
 
-async def drain(calls: CallRegistry, drain_s: float, cut_short: asyncio.Event) -> None:
+async def drain(calls: CallRegistry, clock: Clock, drain_s: float, cut_short: asyncio.Event) -> None:
     """Refuse new calls (readiness fails with them) and let the live ones go on until they have all ended,
-    `drain_s` has passed or `cut_short` is set, whichever comes first."""
+    `drain_s` has passed on `clock` or `cut_short` is set, whichever comes first."""
     calls.drain()
     if not len(calls):
         return
     log.info("draining: new calls are refused; %d live calls may go on for up to %g s", len(calls), drain_s,
              extra={"live_calls": len(calls), "drain_s": drain_s})
-    waits = [asyncio.create_task(calls.ended()), asyncio.create_task(cut_short.wait())]
-    await asyncio.wait(waits, timeout=drain_s, return_when=asyncio.FIRST_COMPLETED)
+    waits = [asyncio.create_task(wait) for wait in (calls.ended(), cut_short.wait(), clock.sleep(drain_s))]
+    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     for wait in waits:
         wait.cancel()
     if len(calls):
@@ -232,6 +233,6 @@ async def _serve(settings: Settings, sock: socket.socket) -> None:
         print(f"kore-voice: serving on {url} with {bot}; browser console: {url}/console{doors}", flush=True)
         signals = StopSignals()
         await signals.first.wait()
-        await drain(app[CALLS], settings.service.drain_s, signals.second)
+        await drain(app[CALLS], app[CLOCK], settings.service.drain_s, signals.second)
     finally:
         await runner.cleanup()
