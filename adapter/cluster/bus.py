@@ -2,8 +2,8 @@
 
 A stream, not pub/sub: an entry waits in Redis until its instance reads it (a pub/sub message sent
 while the subscriber reconnects is lost), and the reader walks the entries in the order they were
-added, each once, from the last id it has seen. Instance ids are fresh per process, so a reader starts
-at the stream's beginning.
+added, each once, from the last id it has seen, deleting them once handled. Instance ids are fresh
+per process, so a reader starts at the stream's beginning.
 """
 
 from __future__ import annotations
@@ -42,12 +42,17 @@ class Bus:
         await self._redis.xadd(stream_key(instance), {FIELD: message}, maxlen=MAX_ENTRIES, approximate=True)
 
     async def receive(self, handle: Callable[[bytes], None]) -> None:
-        """Hand this instance's messages to `handle`, in order, each once, until cancelled."""
+        """Hand this instance's messages to `handle`, in order, each once, until cancelled; each batch
+        handled is deleted (bot replies are callers' data: they do not stay in Redis once delivered)."""
         key, last = stream_key(self._instance), "0-0"
         failing = False
         while True:
             try:
-                answer = await self._redis.xread({key: last}, count=100, block=BLOCK_MS)
+                for _, entries in await self._redis.xread({key: last}, count=100, block=BLOCK_MS):
+                    for entry_id, fields in entries:
+                        last = entry_id
+                        self._hand(handle, entry_id, fields)
+                    await self._redis.xdel(key, *(entry_id for entry_id, _ in entries))
             except RedisError as exc:
                 if not failing:
                     log.warning("bus of %s: cannot read: Redis: %s", self._instance, exc)
@@ -55,13 +60,12 @@ class Bus:
                 await self._clock.sleep(RETRY_S)
                 continue
             failing = False
-            for _, entries in answer:
-                for entry_id, fields in entries:
-                    last = entry_id
-                    try:
-                        handle(fields[FIELD])
-                    except Exception:  # one bad message must not stop the others
-                        log.exception("bus of %s: message %s failed", self._instance, entry_id)
+
+    def _hand(self, handle: Callable[[bytes], None], entry_id: bytes, fields: dict[bytes, bytes]) -> None:
+        try:
+            handle(fields[FIELD])
+        except Exception:  # one bad message must not stop the others
+            log.exception("bus of %s: message %s failed", self._instance, entry_id)
 
     async def close(self) -> None:
         """Drop this instance's stream on a clean stop."""

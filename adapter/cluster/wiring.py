@@ -25,7 +25,7 @@ from adapter.cluster.leases import Lease, new_instance_id
 from adapter.cluster.link import RedisLink
 from adapter.cluster.spent_tokens import RedisSpent, SpentTokens
 from adapter.conversation.store import MemoryStore, RedisStore, SessionStore
-from adapter.kore.callbacks import RELAY, REPLY_ROUTER, ReplyRouter
+from adapter.kore.callbacks import RELAY, REPLY_ROUTER, RelayUnavailable, ReplyRouter
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,8 @@ class BusRelay:
             await self._cluster.bus.send(stored.owner, body)
         except RedisError as exc:
             log.warning("call %s: callback not relayed: Redis: %s", user_id, exc)
-            return False
+            raise RelayUnavailable(f"the shared state (Redis at {self._cluster.link.where}) is unreachable: "
+                                   "which instance runs the call is unknown; send it again later") from None
         return True
 
 

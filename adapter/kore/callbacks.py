@@ -11,8 +11,9 @@ and logged: Kore documents no retry policy, and retrying could never deliver it.
 
 Several instances (KORE_VOICE_REDIS_URL): a callback whose `to` (or `from`) names a call another instance
 runs is relayed to it (`Relay`, adapter/cluster/wiring.py), where its router drops duplicates and restores
-the order as for its own; the callback is answered 200 `{"status": "forwarded"}`. A callback without
-either goes only to a call of the instance it reached.
+the order as for its own; the callback is answered 200 `{"status": "forwarded"}`. While Redis is
+unreachable such a callback is answered 503 (where its call runs cannot be known; nothing is dropped
+silently). A callback without either goes only to a call of the instance it reached.
 """
 
 from __future__ import annotations
@@ -55,11 +56,19 @@ class CallInbox(Protocol):
         """The live calls waiting for the bot's answer to a turn."""
 
 
+class RelayUnavailable(Exception):
+    """Whether another instance runs the call cannot be known now (the shared state is unreachable)."""
+
+
 class Relay(Protocol):
     """Other instances' calls (through Redis): where a callback for a call not running here goes."""
 
     async def forward(self, user_id: str, body: bytes) -> bool:
-        """Hand the callback to the instance running `user_id`; False when no other instance does."""
+        """Hand the callback to the instance running `user_id`; False when no other instance does.
+
+        Raises:
+            RelayUnavailable: the shared state cannot be reached.
+        """
         ...
 
 
@@ -218,8 +227,11 @@ def add_callback_routes(app: web.Application, router: ReplyRouter, token: Secret
             return _error(400, "malformed", reason)
         except LookupError as exc:
             relay, addressee = request.app.get(RELAY), router.addressee(body)
-            if relay is not None and addressee is not None and await relay.forward(addressee, raw):
-                return web.json_response({"status": "forwarded", "to": addressee})
+            try:
+                if relay is not None and addressee is not None and await relay.forward(addressee, raw):
+                    return web.json_response({"status": "forwarded", "to": addressee})
+            except RelayUnavailable as unavailable:
+                return _error(503, "shared_state_unavailable", str(unavailable))
             log.warning("dropped a bot callback: %s", exc)
             return web.json_response({"status": "ignored", "reason": str(exc)}, status=202)
         return web.json_response({"status": "ok", "to": user_id})

@@ -3,8 +3,10 @@ services built on them (several in one process share the Redis as instances on s
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest_asyncio
@@ -45,3 +47,10 @@ def cluster_settings(redis_db: RedisServer, bot: SimulatedBot, **env: str) -> Se
 def wall_clock() -> ManualClock:
     """A manual clock whose wall time is now's: leases it writes and reads compare with a real instance's."""
     return ManualClock(start=time.time() - ManualClock().time() + ManualClock().now())
+
+
+async def until(condition: Callable[[], bool | Awaitable[bool]], timeout: float = 20.0) -> None:
+    """Wait for what the services do in real time (Redis, HTTP, another process on its own clock), polling."""
+    async with asyncio.timeout(timeout):
+        while not (await met if inspect.isawaitable(met := condition()) else met):
+            await asyncio.sleep(0.02)

@@ -16,7 +16,7 @@ from serve_process import serving
 from adapter.cluster.leases import RENEWALS_PER_LEASE
 from adapter.doors.twilio.media import STREAM_TOKENS
 from adapter.doors.twilio.stream_token import StreamTokenError
-from cluster.conftest import cluster_settings, wall_clock
+from cluster.conftest import cluster_settings, until, wall_clock
 
 LEASE_S = 3.0
 SID = "CA" + "c" * 32
@@ -38,13 +38,6 @@ async def renewals(clock, count: int) -> None:
     for _ in range(count):
         clock.advance(LEASE_S / RENEWALS_PER_LEASE)
         await asyncio.sleep(0.1)  # Redis answers in real time; the renewals' timing is the clock's
-
-
-async def until(condition, timeout: float = 20.0) -> None:
-    """Wait for what another process does (it runs on its own clock), polling."""
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.05)
 
 
 async def test_a_killed_instances_calls_are_closed_once_by_a_survivor_and_no_other_call(redis_db, peek, bot):
