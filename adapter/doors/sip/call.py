@@ -62,6 +62,7 @@ class SipCall:
         self._awaiting_ack: Retransmitter | None = None
         self.answered = False
         self.over = False
+        self._transferring = False  # the peer accepted our REFER
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -98,7 +99,8 @@ class SipCall:
             if not self.answered and not self.over:
                 self._answer()
             await self._play(event)
-        self.end("the conversation ended")
+        if not self._transferring:  # the peer's NOTIFY (or TRANSFER_WAIT_S) ends a transferred call
+            self.end("the conversation ended")
 
     async def _play(self, event: OutputEvent) -> None:
         match event:
@@ -181,6 +183,7 @@ class SipCall:
             self.end("transfer refused")
             return
         log.info("%s: transferring to %s", self.name, to)
+        self._transferring = True
         self._clock.call_later(TRANSFER_WAIT_S, lambda: self.end("transfer done"))
 
     def end(self, reason: str) -> None:

@@ -8,19 +8,20 @@ import contextlib
 import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from aiohttp.test_utils import TestServer
 from simulated_bot import SimulatedBot
 
 from adapter.doors.sip.listener import USER_AGENT, read_message
-from adapter.doors.sip.message import Response, parse
+from adapter.doors.sip.message import Request, Response, parse
 from adapter.doors.sip.uas import UserAgent
 from adapter.server import create_app
 from tests.doors.conftest import door_settings, stub_kore, stub_settings
 
+M = TypeVar("M", Request, Response)
 SCENARIOS = Path(__file__).parent / "scenarios"
 SIPP_PCAPS = Path("/usr/share/sip-tester")
 
@@ -52,20 +53,32 @@ async def sip_service(allow: str = "127.0.0.0/8", rtp_ports: str = "21000-21199"
 
 
 class Answers:
-    """Reading a peer's SIP responses, whatever carries them."""
+    """Reading what the door sends a peer, whatever carries it: responses to the peer's requests, and
+    requests of the door's own (BYE, REFER), each taken in order of its kind."""
+
+    unread: list[Request | Response]
 
     async def message(self, timeout: float) -> bytes:
         raise NotImplementedError
 
+    async def _next(self, kind: type[M], timeout: float) -> M:
+        while True:
+            for message in self.unread:
+                if isinstance(message, kind):
+                    self.unread.remove(message)
+                    return message
+            self.unread.append(parse(await self.message(timeout)))
+
     async def response(self, timeout: float = 5.0) -> Response:
-        message = parse(await self.message(timeout))
-        assert isinstance(message, Response)
-        return message
+        return await self._next(Response, timeout)
 
     async def final(self, timeout: float = 10.0) -> Response:
         while (answer := await self.response(timeout)).status < 200:
             pass
         return answer
+
+    async def request(self, timeout: float = 20.0) -> Request:
+        return await self._next(Request, timeout)
 
 
 class UdpPeer(asyncio.DatagramProtocol, Answers):
@@ -74,6 +87,7 @@ class UdpPeer(asyncio.DatagramProtocol, Answers):
     def __init__(self) -> None:
         self.received: asyncio.Queue[bytes] = asyncio.Queue()
         self.transport: asyncio.DatagramTransport | None = None
+        self.unread = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)  # 3.11's selector transport is not a subclass
@@ -100,6 +114,7 @@ class TcpPeer(Answers):
 
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
+    unread: list[Request | Response] = field(default_factory=list)
 
     @property
     def port(self) -> int:
@@ -135,10 +150,10 @@ async def udp_peer() -> AsyncIterator[UdpPeer]:
 
 def request(method: str, peer_port: int, body: str = "", call_id: str = "c1", branch: str = "z9hG4bK-1",
             to_tag: str = "", cseq: int = 1, extra: str = "", content_type: str = "application/sdp",
-            transport: str = "UDP") -> bytes:
+            transport: str = "UDP", uri: str = "sip:+15559870000@127.0.0.1") -> bytes:
     """A SIP request from the raw peer on `peer_port`."""
     to = "<sip:bot@127.0.0.1>" + (f";tag={to_tag}" if to_tag else "")
-    head = (f"{method} sip:+15559870000@127.0.0.1 SIP/2.0\r\n"
+    head = (f"{method} {uri} SIP/2.0\r\n"
             f"Via: SIP/2.0/{transport} 127.0.0.1:{peer_port};branch={branch}\r\n"
             f"From: <sip:+15551230000@127.0.0.1>;tag=peer\r\nTo: {to}\r\nCall-ID: {call_id}\r\n"
             f"CSeq: {cseq} {method}\r\nContact: <sip:caller@127.0.0.1:{peer_port}>\r\nMax-Forwards: 70\r\n{extra}")
