@@ -103,6 +103,16 @@ return 1
 """
 
 
+# put: refused (0) once the call is marked ended; else the state written (its TTL renewed) and the call
+# listed as the writer's -> 1 (atomic in Redis, so an end on another instance comes before or after it whole)
+_PUT = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SADD', KEYS[3], ARGV[3])
+return 1
+"""
+
+
 def owned_key(instance: str) -> str:
     """The set of the calls an instance runs: what a survivor closes when that instance dies."""
     return f"kv:owned:{instance}"
@@ -120,8 +130,8 @@ class RedisStore:
     def __init__(self, redis: Redis, owner: str, ttl_s: float) -> None:
         self._redis = redis
         self.owner = owner
+        self.ttl_s = ttl_s
         self._ttl_ms = round(ttl_s * 1000)
-        self._listed: set[str] = set()  # calls already in this instance's owned set
 
     async def get(self, call_id: str) -> CallState | None:
         stored = await self.stored(call_id)
@@ -132,23 +142,24 @@ class RedisStore:
         return _decoder.decode(raw) if raw is not None else None
 
     async def put(self, call_id: str, state: CallState) -> None:
+        """Write the state, unless the call has ended meanwhile (its end marked by any instance): a copy
+        that took the call over as its owner ended it must not bring its state back."""
+        keys = (state_key(call_id), ended_key(call_id), owned_key(self.owner))
         try:
-            if call_id not in self._listed:
-                await self._redis.sadd(owned_key(self.owner), call_id)
-                self._listed.add(call_id)
-            await self._redis.set(state_key(call_id), msgspec.json.encode(Stored(self.owner, state)), px=self._ttl_ms)
+            written = await self._redis.eval(_PUT, 3, *keys, msgspec.json.encode(Stored(self.owner, state)),
+                                             self._ttl_ms, call_id)
         except RedisError as exc:
             log.warning("call %s: state not stored (Redis: %s); the next change writes it", call_id, exc)
+            return
+        if not written:
+            log.info("call %s: state not stored: the call has ended on another instance", call_id)
 
     async def delete(self, call_id: str) -> None:
         try:
-            await self._redis.delete(state_key(call_id))
-            if call_id in self._listed:
-                await self._redis.srem(owned_key(self.owner), call_id)
+            async with self._redis.pipeline(transaction=True) as pipe:
+                await pipe.delete(state_key(call_id)).srem(owned_key(self.owner), call_id).execute()
         except RedisError as exc:
             log.warning("call %s: state not deleted (Redis: %s); it expires on its own", call_id, exc)
-        finally:
-            self._listed.discard(call_id)
 
     async def release(self, call_id: str) -> bool:
         """Atomic, so two instances ending copies of one call close its session once. Redis unreachable:
@@ -159,8 +170,6 @@ class RedisStore:
         except RedisError as exc:
             log.warning("call %s: state not deleted (Redis: %s); it expires on its own", call_id, exc)
             return True
-        finally:
-            self._listed.discard(call_id)
 
     async def ended(self, call_id: str) -> bool:
         """Whether the call has ended (on any instance) within ENDED_KEEP_S."""

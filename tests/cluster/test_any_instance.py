@@ -8,6 +8,9 @@ from pathlib import Path
 
 from doors.conftest import keys, running, start_call
 
+from adapter.calls.info import CallInfo
+from adapter.calls.phase import Phase
+from adapter.conversation.store import CallState, RedisStore
 from cluster.conftest import cluster_settings
 
 SAMPLES = Path(__file__).parents[2] / "samples"
@@ -65,3 +68,18 @@ async def test_a_turn_while_another_instance_holds_the_call_is_refused(redis_db,
         await peek.delete(f"kv:turn:{call}")
         assert (await keys(two, call, "1")).status == 200
         assert bot.texts_from(call) == ["balance"]
+
+
+async def test_a_takeover_racing_the_owners_hang_up_cannot_bring_the_ended_calls_state_back(peek):
+    """The owner hangs up (idle) while another instance, under the call's lock, has read the state and
+    rebuilds the call: the rebuilt copy's first write comes after the end and is refused."""
+    owner, taker = RedisStore(peek, "instance-a", 600), RedisStore(peek, "instance-b", 600)
+    state = CallState(CallInfo.new("rest", "+15551230000", "+15559870000"), Phase.LISTENING)
+    call_id = state.call.user_id
+    await owner.put(call_id, state)
+    assert (await taker.stored(call_id)).owner == "instance-a"  # the takeover's read: rebuild it
+    assert await owner.release(call_id)  # the idle hang-up: its SESSION_CLOSURE goes out
+    await taker.put(call_id, state)  # the rebuilt copy's hand-over write
+    assert await peek.exists(f"kv:call:{call_id}") == 0
+    assert await peek.smembers("kv:owned:instance-b") == set()
+    assert not await taker.release(call_id)  # so the copy closes no session a second time
