@@ -10,12 +10,15 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError, RedisError, TimeoutError
 
+#: the cluster's client, in an app on Redis (KORE_VOICE_REDIS_URL) only: for the doors' shared records
+SHARED_REDIS = web.AppKey("shared_redis", Redis)
 #: a command that waits longer is a failure (a blocking read waits less: bus.BLOCK_MS)
 SOCKET_TIMEOUT_S = 3.0
 

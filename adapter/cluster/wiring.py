@@ -22,7 +22,7 @@ from adapter.app_state import CLOCK, METRICS, SERVICE, SERVICES
 from adapter.calls.info import CallInfo
 from adapter.cluster.bus import Bus
 from adapter.cluster.leases import Lease, new_instance_id
-from adapter.cluster.link import RedisLink
+from adapter.cluster.link import SHARED_REDIS, RedisLink
 from adapter.cluster.spent_tokens import RedisSpent, SpentTokens
 from adapter.conversation.store import MemoryStore, RedisStore, SessionStore
 from adapter.kore.callbacks import RELAY, REPLY_ROUTER, RelayUnavailable, ReplyRouter
@@ -82,6 +82,7 @@ def add_cluster(app: web.Application, token_issuers: Iterable[TokenIssuer]) -> N
                       Bus(link.redis, instance, app[CLOCK]))
     app[CLUSTER] = cluster
     app[STORE] = cluster.store
+    app[SHARED_REDIS] = link.redis
     for issuer in token_issuers:
         issuer.spent = RedisSpent(link.redis, app[CLOCK])
     if REPLY_ROUTER in app:

@@ -27,7 +27,6 @@ from twilio.twiml.voice_response import VoiceResponse
 from adapter.api_errors import ApiError
 from adapter.app_state import CALLS, CLOCK, CONVERSATION, SERVICE
 from adapter.audio import g711
-from adapter.calls.clock import Clock
 from adapter.calls.events import AudioIn, HangUp, KeyIn, Transfer
 from adapter.calls.info import CallInfo
 from adapter.conversation.call import Conversation
@@ -36,6 +35,7 @@ from adapter.doors.live_call import paced, played, serve
 from adapter.doors.open_call import TooManyCalls, open_call
 from adapter.doors.pacer import PACER, ULAW_8K, PacedStream
 from adapter.doors.socket_messages import IgnoredLog, SocketError
+from adapter.doors.twilio.after_stream import AfterStream
 from adapter.doors.twilio.call_sid import call_sid, user_id
 from adapter.doors.twilio.media_messages import (
     MAX_MESSAGE_CHARS,
@@ -68,27 +68,6 @@ STREAM_AUDIO = AudioSpec(in_rate=8000, out_format="ulaw8k", live=True, reports_p
 HANDSHAKE_TIMEOUT_S = 10.0
 #: Twilio sends audio every 20 ms for the whole call; this long without a message, the stream is dead
 IDLE_TIMEOUT_S = 15.0
-#: how long the TwiML for after a stream is kept for Twilio's `<Connect action>` request
-AFTER_STREAM_KEEP_S = 600.0
-
-
-class AfterStream:
-    """What each call's `<Connect action>` request gets once its stream has ended (default `<Hangup/>`)."""
-
-    def __init__(self, clock: Clock) -> None:
-        self._clock = clock
-        self._next: dict[str, tuple[float, VoiceResponse]] = {}
-
-    def put(self, sid: str, response: VoiceResponse) -> None:
-        now = self._clock.now()
-        self._next = {k: v for k, v in self._next.items() if v[0] > now}
-        self._next[sid] = (now + AFTER_STREAM_KEEP_S, response)
-
-    def take(self, sid: str) -> VoiceResponse:
-        kept = self._next.pop(sid, None)
-        return kept[1] if kept else hang_up()
-
-
 STREAM_TOKENS = web.AppKey("twilio_stream_tokens", StreamTokens)
 AFTER_STREAM = web.AppKey("twilio_after_stream", AfterStream)
 
@@ -196,7 +175,7 @@ class MediaStream:
         try:
             return open_call(self._app, CallInfo(uid, grant.caller or None, grant.called or None, DOOR), STREAM_AUDIO)
         except TooManyCalls as exc:
-            self._app[AFTER_STREAM].put(grant.call_sid, goodbye(self._app[CONVERSATION].phrases.unavailable))
+            await self._app[AFTER_STREAM].put(grant.call_sid, goodbye(self._app[CONVERSATION].phrases.unavailable))
             raise SocketError(str(exc), WSCloseCode.TRY_AGAIN_LATER) from None
 
     async def _feed(self, conversation: Conversation, playout: PacedStream) -> None:
@@ -222,7 +201,7 @@ class MediaStream:
 
     async def _ended(self, event: HangUp | Transfer) -> None:
         """The goodbye has played; once we close, Twilio asks /twilio/after-stream what next."""
-        self._app[AFTER_STREAM].put(self._call, transfer(event.to) if isinstance(event, Transfer) else hang_up())
+        await self._app[AFTER_STREAM].put(self._call, transfer(event.to) if isinstance(event, Transfer) else hang_up())
 
 
 async def media(request: web.Request) -> web.WebSocketResponse:
@@ -235,7 +214,7 @@ async def media(request: web.Request) -> web.WebSocketResponse:
 async def after_stream(request: web.Request) -> web.Response:
     """Twilio's signed request once a stream has ended: the TwiML that continues the call."""
     params = await verified_params(request, request.app[TWILIO], request.app[SERVICE].public_url)
-    return http_response(request.app[AFTER_STREAM].take(call_sid(params)))
+    return http_response(await request.app[AFTER_STREAM].take(call_sid(params)))
 
 
 def add_routes(app: web.Application) -> None:
@@ -245,6 +224,6 @@ def add_routes(app: web.Application) -> None:
         return
     if twilio.auth_token is not None:
         app[STREAM_TOKENS] = StreamTokens(twilio.auth_token.reveal(), app[CLOCK])
-    app[AFTER_STREAM] = AfterStream(app[CLOCK])
+    app[AFTER_STREAM] = AfterStream(app)
     app.router.add_get(PATH, media)
     app.router.add_post(AFTER_STREAM_PATH, after_stream)
