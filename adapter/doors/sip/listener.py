@@ -23,11 +23,16 @@ from adapter.doors.sip.media import MediaHandlers
 from adapter.doors.sip.message import MAX_MESSAGE_BYTES
 from adapter.doors.sip.rtp import RtpPorts, RtpSession
 from adapter.doors.sip.settings import SIP, SipSettings
+from adapter.doors.sip.transactions import T1
 from adapter.doors.sip.uas import Link, OpenRtp, UserAgent
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = web.AppKey("sip_user_agent", UserAgent)
+#: TCP connections open at once: a trunk needs a few; more are closed at once
+MAX_TCP_CONNECTIONS = 256
+#: a TCP connection without a message this long, and no live call over it, is closed
+TCP_IDLE_S = 64 * T1
 
 
 class SipDatagrams(asyncio.DatagramProtocol):
@@ -50,18 +55,47 @@ class SipDatagrams(asyncio.DatagramProtocol):
         log.info("sip udp: %s", exc)
 
 
-async def serve_stream(agent: UserAgent, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    peer = writer.get_extra_info("peername")[:2]
-    local = writer.get_extra_info("sockname")[:2]
-    link = Link(peer, local, "TCP", writer.write, lambda out, _: writer.write(out))
-    try:
-        while (message := await read_message(reader)) is not None:
-            agent.received(message, link)
-    except (asyncio.LimitOverrunError, ValueError) as exc:
-        log.warning("sip tcp %s:%d: closing: %s", *peer, exc)
-    except (asyncio.IncompleteReadError, ConnectionError):
-        pass
-    finally:
+class SipStreams:
+    """The TCP side: each connection read message by message; at most MAX_TCP_CONNECTIONS open (more are
+    closed at once, logged), and one that brought no message for TCP_IDLE_S is closed unless a live call
+    came over it (our BYE for it goes down the same stream)."""
+
+    def __init__(self, agent: UserAgent, clock: Clock) -> None:
+        self._agent = agent
+        self._clock = clock
+        self.open: set[asyncio.StreamWriter] = set()
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")[:2]
+        if len(self.open) >= MAX_TCP_CONNECTIONS:
+            self._agent.warn(f"sip TCP {peer[0]}:{peer[1]}: refused: {MAX_TCP_CONNECTIONS} connections open")
+            writer.close()
+            return
+        self.open.add(writer)
+        local = writer.get_extra_info("sockname")[:2]
+        link = Link(peer, local, "TCP", writer.write, lambda out, _: writer.write(out))
+        idle = self._clock.call_later(TCP_IDLE_S, lambda: self._idle(writer, peer))
+        try:
+            while (message := await read_message(reader)) is not None:
+                idle.cancel()
+                idle = self._clock.call_later(TCP_IDLE_S, lambda: self._idle(writer, peer))
+                self._agent.received(message, link)
+        except (asyncio.LimitOverrunError, ValueError) as exc:
+            log.warning("sip tcp %s:%d: closing: %s", *peer, exc)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            idle.cancel()
+            self.open.discard(writer)
+            writer.close()
+
+    def _idle(self, writer: asyncio.StreamWriter, peer: Address) -> None:
+        if writer not in self.open:
+            return
+        if self._agent.has_calls_from(peer):
+            self._clock.call_later(TCP_IDLE_S, lambda: self._idle(writer, peer))
+            return
+        log.info("sip tcp %s:%d: closed after %g s without a message", *peer, TCP_IDLE_S)
         writer.close()
 
 
@@ -119,7 +153,7 @@ def add_sip(app: web.Application, open_rtp: OpenRtp | None = None) -> None:
         udp, _ = await loop.create_datagram_endpoint(lambda: SipDatagrams(agent),
                                                      local_addr=(settings.host, settings.port))
         address: Address = udp.get_extra_info("sockname")[:2]
-        tcp = await asyncio.start_server(lambda r, w: serve_stream(agent, r, w), settings.host, address[1],
+        tcp = await asyncio.start_server(SipStreams(agent, app[CLOCK]).serve, settings.host, address[1],
                                          limit=MAX_MESSAGE_BYTES)
         agent.address = address
         log.info("sip door listening on %s:%d (udp, tcp)", *address)

@@ -197,7 +197,7 @@ class UserAgent:
         try:
             conversation = open_call(self._app, info, audio)
         except TooManyCalls as exc:
-            log.warning("sip: INVITE %s from %s refused: %s", request.call_id[:40], link.peer[0], exc)
+            self._warn(link, f"INVITE {request.call_id[:40]} refused: {exc}")
             self.server.respond(tx, response(request, 503, [("Retry-After", str(RETRY_AFTER_S))], to_tag=new_tag()))
             return
         advertised = self._advertised(link)
@@ -218,7 +218,7 @@ class UserAgent:
             rtp = await self._open_rtp(call.offer, MediaHandlers(call.heard, call.key, call.inactive),
                                        call.dialog.source[0])
         except OSError as exc:
-            log.warning("%s: no RTP port: %s", call.name, exc)
+            self.warn(f"{call.name}: no RTP port: {exc}")
             self.server.respond(call.invite, response(call.invite.request, 503, [("Retry-After", str(RETRY_AFTER_S))],
                                                       to_tag=call.dialog.local_tag))
             call.answered = True
@@ -245,7 +245,7 @@ class UserAgent:
                 raise sdp.SdpError("no SDP offer in the INVITE (offers in the ACK are not supported)")
             return sdp.parse_offer(request.body)
         except sdp.SdpError as exc:
-            log.warning("sip: INVITE %s: 488: %s", request.call_id[:40], exc)
+            self.warn(f"sip: INVITE {request.call_id[:40]}: 488: {exc}")
             self.server.respond(tx, response(request, 488, [("Warning", f'304 kore-voice "{exc}"'[:200])],
                                              to_tag=new_tag()))
             return None
@@ -275,13 +275,24 @@ class UserAgent:
         task.add_done_callback(self._tasks.discard)
 
     def _warn(self, link: Link, what: str) -> None:
+        self.warn(f"sip {link.transport} {link.peer[0]}:{link.peer[1]}: {what}")
+
+    def warn(self, line: str) -> None:
+        """One warning about bad input or a refusal, at most WARNINGS_PER_MINUTE a minute: a flood must
+        not flood the log too."""
         started, count = self._warnings
         now = self._clock.now()
         if now - started >= 60:
+            if count > WARNINGS_PER_MINUTE:
+                log.warning("sip: %d more warnings in the last minute were not logged", count - WARNINGS_PER_MINUTE)
             started, count = now, 0
         if count < WARNINGS_PER_MINUTE:
-            log.warning("sip %s %s:%d: %s", link.transport, *link.peer[:2], what)
+            log.warning("%s", line)
         self._warnings = (started, count + 1)
+
+    def has_calls_from(self, peer: Address) -> bool:
+        """A live call's INVITE came from `peer` (for TCP: over that connection, which its BYE needs)."""
+        return any(call.dialog.source == peer for call in self.calls.values())
 
     async def close(self) -> None:
         """Hang every call up (BYE) and wait for their conversations to close."""

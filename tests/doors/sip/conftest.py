@@ -15,6 +15,7 @@ from typing import Any, TypeVar, cast
 from aiohttp.test_utils import TestServer
 from simulated_bot import SimulatedBot
 
+from adapter.calls.clock import Clock
 from adapter.doors.sip.listener import USER_AGENT, read_message
 from adapter.doors.sip.message import Request, Response, parse
 from adapter.doors.sip.uas import UserAgent
@@ -38,8 +39,9 @@ class SipService:
 
 @asynccontextmanager
 async def sip_service(allow: str = "127.0.0.0/8", rtp_ports: str = "21000-21199", bot: SimulatedBot | None = None,
-                      **env: str) -> AsyncIterator[SipService]:
-    """The whole service with a SIP door on 127.0.0.1, answering through `bot` (default: the stub bot)."""
+                      clock: Clock | None = None, **env: str) -> AsyncIterator[SipService]:
+    """The whole service with a SIP door on 127.0.0.1, answering through `bot` (default: the stub bot),
+    on `clock` (default: the system's)."""
     requests: list[dict[str, Any]] = []
     env = {"KORE_VOICE_SIP_PORT": "0", "KORE_VOICE_SIP_HOST": "127.0.0.1", "KORE_VOICE_SIP_ALLOW": allow,
            "KORE_VOICE_RTP_PORTS": rtp_ports, **env}
@@ -48,7 +50,7 @@ async def sip_service(allow: str = "127.0.0.0/8", rtp_ports: str = "21000-21199"
             settings = stub_settings(await stack.enter_async_context(stub_kore(requests)), **env)
         else:
             settings = door_settings(**bot.env(), **env)
-        server = await stack.enter_async_context(TestServer(create_app(settings)))
+        server = await stack.enter_async_context(TestServer(create_app(settings, clock=clock)))
         yield SipService(server.app[USER_AGENT], requests)
 
 
