@@ -1,12 +1,13 @@
 """Load, soak and memory (issue 17): `kore-voice serve` on a real redis-server, loopback only.
 
     .venv/bin/python bench/load.py [--soak 1000] [--concurrent 10] [--instances 1,2] [--levels 2,4,6,...]
-                                   [--engine whisper|pocketsphinx] [--no-redis] [--max-seconds 5400]
+                                   [--warm-up 50] [--engine whisper|pocketsphinx] [--no-redis]
+                                   [--turns 3] [--max-seconds 5400]
 
 With no mode given it runs all three with the issue's numbers:
 - `--soak N`: N sequential REST calls, each a spoken turn (its reply audio fetched as μ-law, as a phone
   system plays it) and a digit turn (key 1 of the bot's menu), then DELETE. RSS of the service before
-  and after (after a warm-up of WARM_UP calls: decoders loaded, prompts cached) and its drift (goal
+  and after (after `--warm-up` calls: decoders loaded, prompts cached, allocator settled) and its drift (goal
   <= 5 MB after 1,000 calls); errors and lost turns (a turn the bot did not receive or answer; goal 0);
   per-stage latencies from each turn's Server-Timing; CPU per call; Redis commands per call.
 - `--concurrent N`: N simultaneous real-time streaming calls (Twilio Media Streams, bench/capacity.py's
@@ -38,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+import redis.asyncio
 from capacity import (
     FREE,
     GAP_GOAL_S,
@@ -54,6 +56,7 @@ from capacity import (
 from door_callers import Twilio
 from prometheus_client.parser import text_string_to_metric_families
 
+from adapter.conversation.store import state_key
 from adapter.kore.simulator.app import Simulator
 from adapter.kore.simulator.config import SimulatorConfig, generate_secret
 from adapter.kore.simulator.embedded import serving
@@ -61,7 +64,6 @@ from adapter.kore.simulator.embedded import serving
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from cluster.redis_server import redis_server  # noqa: E402  (the tests' own redis-server, in a temp dir)
 
-WARM_UP = 50  # REST calls before the soak's first RSS reading
 REPLY_GOAL_S = 1.5  # p95, for a level to be "held"
 DRIFT_GOAL_MB, LIVE_CALL_GOAL_MB = 5.0, 20.0
 IDLE_S = 10.0  # how long an idle instance's own Redis traffic is measured
@@ -167,6 +169,15 @@ async def idle_redis_per_minute(http: aiohttp.ClientSession, service: Service) -
     return redis_commands(since(await metrics(http, service.url), before)) * 60 / IDLE_S
 
 
+async def call_states_left(url: str) -> int:
+    """Calls whose state is still in Redis (an ended call leaves none)."""
+    client = redis.asyncio.Redis.from_url(url)
+    try:
+        return len([key async for key in client.scan_iter(state_key("*"))])
+    finally:
+        await client.aclose()
+
+
 # --- soak: sequential REST calls ----------------------------------------------------------------------------
 
 
@@ -177,8 +188,8 @@ class Soak:
     lost: int = 0
     wrong: int = 0  # a turn answered, but not as the words said should be (a misrecognition)
     errors: list[str] = field(default_factory=list)
-    stages: dict[str, list[float]] = field(default_factory=dict)  # from Server-Timing, ms
-    round_trips: list[float] = field(default_factory=list)  # ms, as the caller waits for a turn
+    # (turn kind, stage) -> ms: Server-Timing's stages, and "caller": turn posted -> answer and reply audio read
+    stages: dict[tuple[str, str], list[float]] = field(default_factory=dict)
 
 
 def timing(header: str) -> dict[str, float]:
@@ -194,8 +205,9 @@ async def rest_call(http: aiohttp.ClientSession, speech: bytes, soak: Soak) -> N
             return
         call = (await resp.json())["id"]
     soak.calls += 1
-    turns = [({"Content-Type": "audio/basic"}, speech), ({"Content-Type": "application/json"}, b'{"digits": "1"}')]
-    for headers, body in turns:
+    turns = [("speech", {"Content-Type": "audio/basic"}, speech),
+             ("digit", {"Content-Type": "application/json"}, b'{"digits": "1"}')]
+    for kind, headers, body in turns:
         soak.turns += 1
         started = time.perf_counter()
         async with http.post(f"/v1/calls/{call}/turns", data=body, headers=headers) as resp:
@@ -209,9 +221,9 @@ async def rest_call(http: aiohttp.ClientSession, speech: bytes, soak: Soak) -> N
             async with http.get(answer["audio_url"], headers={"Accept": "audio/basic"}) as audio:
                 if audio.status != 200 or not await audio.read():
                     soak.errors.append(f"reply audio: {audio.status}")
-        soak.round_trips.append((time.perf_counter() - started) * 1000)
+        stages["caller"] = (time.perf_counter() - started) * 1000
         for stage, ms in stages.items():
-            soak.stages.setdefault(stage, []).append(ms)
+            soak.stages.setdefault((kind, stage), []).append(ms)
         if not answer["bot"]["texts"]:
             soak.lost += 1
         elif MENU_REPLY not in answer["bot"]["texts"]:
@@ -227,10 +239,10 @@ def bot_received(sim: Simulator) -> int:
     return sum(1 for m in messages if m.get("type") == "text" and m.get("val") != "SESSION_CLOSURE")
 
 
-async def soak(run: Setup, calls: int) -> None:
+async def soak(run: Setup, calls: int, warm_up: int) -> None:
     speech = next(iter(utterances(run.scenario).values()))
     async with started(run, 1) as [service], aiohttp.ClientSession(service.url) as http:
-        for _ in range(WARM_UP):
+        for _ in range(warm_up):
             await rest_call(http, speech, Soak())
         background = await idle_redis_per_minute(http, service) if run.redis_url else 0.0
         gc.collect()
@@ -239,7 +251,7 @@ async def soak(run: Setup, calls: int) -> None:
         rss0, started_at, samples = rss_mb(service), time.monotonic(), []
         print(f"\n== soak: {calls} sequential REST calls (a spoken turn, its reply audio, key 1, DELETE); "
               f"{run.engine_label}; {'Redis' if run.redis_url else 'no Redis (memory)'}")
-        print(f"after {WARM_UP} warm-up calls: RSS {rss0[0]:.1f} MB (with workers {rss0[1]:.1f} MB)")
+        print(f"after {warm_up} warm-up calls: RSS {rss0[0]:.1f} MB (with workers {rss0[1]:.1f} MB)")
         while result.calls < calls and run.time_left():
             await rest_call(http, speech, result)
             if result.calls % max(1, calls // 10) == 0:
@@ -248,12 +260,13 @@ async def soak(run: Setup, calls: int) -> None:
         wall = time.monotonic() - started_at
         delta, rss1 = since(await metrics(http, service.url), metrics0), rss_mb(service)
         cpu_s = service.cpu_s() - cpu0
+        left = await call_states_left(run.redis_url) if run.redis_url else 0  # while the service runs
     if result.calls < calls:
         print(f"STOPPED at --max-seconds after {result.calls} of {calls} calls")
     received = bot_received(run.sim)
     lost = result.lost + max(0, 2 * result.calls - received)
     drift = rss1[0] - rss0[0]
-    print(f"calls {result.calls}, turns {result.turns} in {wall:.0f} s; errors {len(result.errors)} (goal 0); "
+    print(f"calls {result.calls}, turns {result.turns} in {wall:.1f} s; errors {len(result.errors)} (goal 0); "
           f"lost turns {lost} (goal 0; the bot received {received}); wrong answers {result.wrong}")
     for error in result.errors[:3]:
         print(f"  {error}")
@@ -261,16 +274,15 @@ async def soak(run: Setup, calls: int) -> None:
           f"{'met' if drift <= DRIFT_GOAL_MB else 'MISSED'}); with workers {rss1[1] - rss0[1]:+.1f} MB; "
           f"highest sample {max(samples, default=rss1[0]):.1f} MB")
     print(f"CPU per call {cpu_s / max(result.calls, 1) * 1000:.0f} ms (service and its workers)")
-    for stage, values in sorted(result.stages.items()):
-        print(f"  {stage:<10} p50 {statistics.median(values):7.1f} ms  p95 {pct(values, 95):7.1f} ms  "
+    print("per stage (Server-Timing; caller: turn posted -> answer and its reply audio read):")
+    for (kind, stage), values in sorted(result.stages.items()):
+        print(f"  {kind:<6} {stage:<10} p50 {statistics.median(values):7.1f} ms  p95 {pct(values, 95):7.1f} ms  "
               f"p99 {pct(values, 99):7.1f} ms")
-    trips = result.round_trips or [0.0]
-    print(f"  {'caller':<10} p50 {statistics.median(trips):7.1f} ms  p95 {pct(trips, 95):7.1f} ms  "
-          f"p99 {pct(trips, 99):7.1f} ms  (turn posted -> answer and its reply audio read)")
     if run.redis_url:
         calls_own = redis_commands(delta) - background * wall / 60
         print(f"Redis commands per call {calls_own / max(result.calls, 1):.1f} (the instance's own apart: "
-              f"{background:.0f} per minute idle); {redis_commands(delta):.0f} commands in {wall:.0f} s")
+              f"{background:.0f} per minute idle); {redis_commands(delta):.0f} commands in {wall:.0f} s; "
+              f"call states left in Redis {left} (goal 0)")
 
 
 # --- simultaneous streaming calls ----------------------------------------------------------------------------
@@ -407,7 +419,7 @@ async def main_async(args: argparse.Namespace) -> None:
     if every or args.soak:
         soak_label = f"{'Whisper tiny.en' if args.engine == 'whisper' else 'PocketSphinx'}, 'check balance'"
         async with setup(soak_scenario, use_redis, deadline, soak_label) as run:
-            await soak(run, args.soak or 1000)
+            await soak(run, args.soak or 1000, args.warm_up)
     if every or args.concurrent:
         async with setup(scenario, use_redis, deadline, label) as run:
             await concurrent(run, args.concurrent or 10, args.turns)
@@ -421,6 +433,7 @@ async def main_async(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--soak", type=int, help="sequential REST calls (all modes' default: 1000)")
+    parser.add_argument("--warm-up", type=int, default=50, help="REST calls before the soak's first RSS reading")
     parser.add_argument("--concurrent", type=int, help="simultaneous streaming calls (default: 10)")
     parser.add_argument("--instances", help="instance counts to compare, e.g. 1,2 (default)")
     parser.add_argument("--levels", default="2,4,6,8,10,12,14,16,20",
