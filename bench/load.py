@@ -318,26 +318,31 @@ async def streaming(run: Setup, services: Sequence[Service], speech: dict, calls
     door, results, durations = Twilio(), Results(), []
     idle = sum(s.rss_mb() for s in services)
     peak = idle
-
-    async def call(i: int) -> None:
-        await asyncio.sleep(i / calls)  # calls come in over one second
-        number = first + i
-        said = [speech[key] for key in script_of(run.scenario, number, turns)]
-        began = time.monotonic()
-        await one_call(door, http, services[i % len(services)].url, number, said, results)
-        durations.append(time.monotonic() - began)
-
     async with aiohttp.ClientSession() as http:
+
+        async def call(i: int) -> None:
+            await asyncio.sleep(i / calls)  # calls come in over one second
+            number = first + i
+            said = [speech[key] for key in script_of(run.scenario, number, turns)]
+            began = time.monotonic()
+            try:
+                await one_call(door, http, services[i % len(services)].url, number, said, results)
+            except (AssertionError, aiohttp.ClientError) as exc:  # refused or cut off: an error, the run goes on
+                results.failures.append(f"call {number}: {exc!r}")
+            durations.append(time.monotonic() - began)
+
         before = [await metrics(http, s.url) for s in services]
         cpu0, wall0 = sum(s.cpu_s() for s in services), time.monotonic()
         gc.collect()
         gc.disable()  # the callers' own collections would show as frame gaps
-        running = asyncio.gather(*(call(i) for i in range(calls)))
-        while not running.done():
-            peak = max(peak, sum(s.rss_mb() for s in services))
-            await asyncio.wait([running], timeout=0.25)
-        gc.enable()
-        await running
+        try:
+            running = asyncio.gather(*(call(i) for i in range(calls)))
+            while not running.done():
+                peak = max(peak, sum(s.rss_mb() for s in services))
+                await asyncio.wait([running], timeout=0.25)
+            await running
+        finally:
+            gc.enable()
         wall, cpu_s = time.monotonic() - wall0, sum(s.cpu_s() for s in services) - cpu0
         delta: dict = {}
         for service, old in zip(services, before, strict=True):
