@@ -2,10 +2,10 @@
 
 Instances are the members of the sorted set `kv:instances`, scored by when their lease ends (wall
 time from the app's clock: every instance reads the same score). An instance renews its lease every
-third of KORE_VOICE_LEASE_S; at each renewal it also looks for leases that have ended. The one survivor
-whose ZREM removes a dead instance (Redis answers 1 to exactly one caller) closes that instance's calls:
-`SESSION_CLOSURE` to the bot for each call it ran, once, then forgets them. Nothing can save the dead
-instance's streams (their TCP connections died with it); other calls are untouched.
+third of KORE_VOICE_LEASE_S; at each renewal it also looks for leases that have ended and closes those
+instances' calls: `SESSION_CLOSURE` to the bot for each call they ran, once (each call is claimed
+atomically by one survivor), then forgets them. Nothing can save the dead instance's streams (their
+TCP connections died with it); other calls are untouched.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from adapter.calls.bot import BotError
 from adapter.calls.clock import Clock
 from adapter.calls.info import CallInfo
 from adapter.cluster.bus import stream_key
-from adapter.conversation.store import RedisStore, owned_key, state_key
+from adapter.conversation.store import RedisStore, owned_key
 
 log = logging.getLogger(__name__)
 
@@ -64,25 +64,37 @@ class Lease:
     async def renew(self) -> None:
         now = self._clock.time()
         await self._redis.zadd(INSTANCES, {self.instance: now + self._lease_s})
+        await self._release_again()
         for dead in await self._redis.zrangebyscore(INSTANCES, "-inf", f"({now}"):
-            name = dead.decode()
-            if name != self.instance and await self._redis.zrem(INSTANCES, name):
+            if (name := dead.decode()) != self.instance:
                 await self._reap(name)
 
+    async def _release_again(self) -> None:
+        """Mark the end of calls that ended here while Redis was unreachable (their sessions are closed):
+        left as they were, they would be closed again if this instance died before their state expired."""
+        for call_id in list(self._store.unreleased):
+            self._store.unreleased.discard(call_id)
+            await self._store.release(call_id)  # failing again, it is noted again
+
     async def _reap(self, dead: str) -> None:
-        """Close the calls `dead` ran (unless another instance has taken one over since)."""
+        """Close the calls `dead` ran (unless another instance has taken one over since). Each is claimed
+        as its owner would have ended it (`release`, atomic): of survivors reaping at once, one closes
+        it. `dead` leaves the cluster once all are closed: a survivor dying half-way leaves the rest to
+        the next. A survivor dying between a claim and its `SESSION_CLOSURE` leaves that one session
+        to Kore's own expiry: at most once, never twice."""
+        as_owner = RedisStore(self._redis, dead, self._store.ttl_s)
         call_ids = [c.decode() for c in await self._redis.smembers(owned_key(dead))]
         log.warning("instance %s died (lease ended): closing its %d calls' bot sessions", dead, len(call_ids))
         for call_id in call_ids:
             stored = await self._store.stored(call_id)
-            if stored is None or stored.owner != dead:
+            if stored is None or stored.owner != dead or not await as_owner.release(call_id):
                 continue
             try:
                 await self._end_session(stored.state.call)
             except BotError as exc:
                 log.warning("call %s (of dead %s): SESSION_CLOSURE failed: %s", call_id, dead, exc)
-            await self._redis.delete(state_key(call_id))
         await self._redis.delete(owned_key(dead), stream_key(dead))
+        await self._redis.zrem(INSTANCES, dead)
 
     async def release(self) -> None:
         """Leave the cluster on a clean stop (its calls are hung up already)."""

@@ -132,6 +132,7 @@ class RedisStore:
         self.owner = owner
         self.ttl_s = ttl_s
         self._ttl_ms = round(ttl_s * 1000)
+        self.unreleased: set[str] = set()  # ended here while Redis was unreachable: the lease releases them later
 
     async def get(self, call_id: str) -> CallState | None:
         stored = await self.stored(call_id)
@@ -168,7 +169,8 @@ class RedisStore:
         try:
             return bool(await self._redis.eval(_RELEASE, 3, *keys, self.owner, round(ENDED_KEEP_S * 1000), call_id))
         except RedisError as exc:
-            log.warning("call %s: state not deleted (Redis: %s); it expires on its own", call_id, exc)
+            log.warning("call %s: state not deleted (Redis: %s); deleted once Redis is back", call_id, exc)
+            self.unreleased.add(call_id)
             return True
 
     async def ended(self, call_id: str) -> bool:
