@@ -1,5 +1,6 @@
 """Shared state in the app: with KORE_VOICE_REDIS_URL, the Redis store, the lease, the callback relay,
-cluster-wide stream tokens and the health that readiness and new calls look at; without it, nothing.
+cluster-wide stream tokens, the client the doors' own shared records use (`SHARED_REDIS`: Twilio's
+after-stream TwiML) and the health that readiness and new calls look at; without it, nothing.
 
 `add_cluster(app, token_issuers)` runs in `create_app` after the doors' routes (their stream tokens get
 the shared record of spent ones); its cleanup context comes after the bot's, as the reaper closes dead calls through it.
