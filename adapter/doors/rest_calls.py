@@ -14,7 +14,8 @@ call's Redis lock; the instance it lands on uses its own copy of the conversatio
 state says it still runs the call, else it ends its stale copy (which closes no session: the store's
 `release` refuses) and rebuilds the call from the stored state. Reply audio is shared as its prompt
 texts (a few hundred bytes, for ENDED_KEEP_S), not its bytes: another instance re-renders them, which
-espeak-ng does byte for byte alike (through the prompt cache when it holds them).
+espeak-ng does byte for byte alike (through the prompt cache when it holds them). A door whose answers
+are numbered (Twilio's TwiML) keeps its latest answer there too, for a retry landing elsewhere.
 """
 
 from __future__ import annotations
@@ -77,6 +78,14 @@ class TurnResult:
     @property
     def end_of_call(self) -> bool:
         return not isinstance(self.end, Listening)
+
+
+@dataclass(frozen=True, slots=True)
+class KeptAnswer:
+    """A numbered call's latest answer and its number (the count of answers it has had)."""
+
+    number: int
+    text: str
 
 
 class ReplyAudio:
@@ -248,11 +257,21 @@ class RestCall:
         if self.shared is not None:
             await self.shared.drop_replies(self.audio_key)
 
-    async def audio(self, number: int) -> ReplyAudio:
-        """Reply audio `number`: this instance's, else (shared calls) re-rendered from its stored texts."""
+    async def kept_audio(self, number: int) -> ReplyAudio | None:
+        """Reply audio `number`: this instance's, else (shared calls) re-rendered from its stored texts;
+        None when it is not (or no longer) kept."""
         found = self._audio.get(number)
         if found is None and self.shared is not None:
             found = await self.shared.reply(self.audio_key, number)
+        return found
+
+    async def audio(self, number: int) -> ReplyAudio:
+        """`kept_audio`, which must be there.
+
+        Raises:
+            ApiError: 404 it is not kept.
+        """
+        found = await self.kept_audio(number)
         if found is None:
             raise ApiError(404, "unknown_audio", f"this call has no reply audio {number} (or no longer keeps it)")
         return found
@@ -262,7 +281,7 @@ CallT = TypeVar("CallT", bound=RestCall)
 
 
 class RestCalls(Generic[CallT]):
-    """A door's calls by id (and any other keys they were added under): live ones; ended ones whole
+    """A door's calls by id (and by the key their audio is shared under): live ones; ended ones whole
     for ENDED_KEEP_S (at most ENDED_CALLS_KEPT), then their ids alone (at most ENDED_IDS_KEPT)."""
 
     def __init__(self, clock: Clock, shared: SharedCalls | None = None) -> None:
@@ -272,8 +291,8 @@ class RestCalls(Generic[CallT]):
         self._ended_calls: OrderedDict[CallT, tuple[str, ...]] = OrderedDict()  # and their keys, oldest first
         self._ended_ids: OrderedDict[str, None] = OrderedDict()
 
-    def add(self, call: CallT, *aliases: str) -> None:
-        keys = (call.id, *aliases)
+    def add(self, call: CallT) -> None:
+        keys = tuple(dict.fromkeys((call.id, call.audio_key)))
         for key in keys:
             self._calls[key] = call
         call.shared = self.shared
@@ -321,19 +340,22 @@ class RestCalls(Generic[CallT]):
         (a call's own turn flag does it)."""
         return self.shared.turn(key, wait) if self.shared is not None else nullcontext()
 
+    async def kept_reply(self, key: str, number: int) -> ReplyAudio | None:
+        """A reply's audio, whichever instance made it; None when neither a call here nor the cluster keeps it."""
+        call = self._calls.get(key)
+        if call is not None:
+            return await call.kept_audio(number)
+        return await self.shared.reply(key, number) if self.shared is not None else None
+
     async def reply_audio(self, key: str, number: int) -> ReplyAudio:
-        """A reply's audio, whichever instance made it.
+        """`kept_reply`, which must be there.
 
         Raises:
             ApiError: 404 no such reply (kept), 409/404 as `find`.
         """
-        call = self._calls.get(key)
-        if call is not None:
-            return await call.audio(number)
-        if self.shared is not None:
-            found = await self.shared.reply(key, number)
-            if found is not None:
-                return found
+        found = await self.kept_reply(key, number)
+        if found is not None:
+            return found
         self.find(key)
         raise ApiError(404, "unknown_audio", f"this call has no reply audio {number} (or no longer keeps it)")
 
@@ -369,7 +391,8 @@ class RestCalls(Generic[CallT]):
 
 class SharedCalls:
     """A door's calls in the cluster (KORE_VOICE_REDIS_URL): one turn at a time across instances, reply
-    audio numbered cluster-wide and kept as texts (re-rendered where it is fetched)."""
+    audio numbered cluster-wide and kept as texts (re-rendered where it is fetched), the latest answer
+    of a numbered call."""
 
     def __init__(self, redis: Redis, store: RedisStore, synthesizer: Callable[[], Synthesizer]) -> None:
         self._redis = redis
@@ -423,12 +446,26 @@ class SharedCalls:
         return ReplyAudio([Play(n, text, audio, fmt, 0.0, False) for n, (text, audio) in
                            enumerate(zip(kept["texts"], audios, strict=True))])
 
+    async def keep_answer(self, key: str, answer: KeptAnswer) -> None:
+        """A numbered call's latest answer (Twilio's TwiML), for a retry landing on any instance; kept as
+        long as the call's state would be."""
+        kept = json.dumps({"number": answer.number, "text": answer.text})
+        await self._redis.set(_answer_key(key), kept, px=round(self.store.ttl_s * 1000))
+
+    async def kept_answer(self, key: str) -> KeptAnswer | None:
+        raw = await self._redis.get(_answer_key(key))
+        return None if raw is None else KeptAnswer(**json.loads(raw))
+
     async def drop_replies(self, key: str) -> None:
         try:
             count = int(await self._redis.get(_replies_key(key)) or 0)
             await self._redis.delete(_replies_key(key), *(_reply_key(key, n) for n in range(count)))
         except RedisError as exc:
             log.warning("reply texts of %s not dropped (Redis: %s); they expire on their own", key, exc)
+
+
+def _answer_key(key: str) -> str:
+    return f"kv:answer:{key}"
 
 
 def _replies_key(key: str) -> str:

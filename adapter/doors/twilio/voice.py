@@ -11,14 +11,22 @@ answers are numbered: action URLs carry the number (`t`) of the answer they foll
 for one answer before it sends the next webhook, so a webhook that follows an older answer, or comes
 while an answer is still being made, is a retry (Twilio's connection retries, a slow turn): it gets
 the latest answer, awaited if need be, and the caller's input never reaches the bot twice.
+
+With KORE_VOICE_REDIS_URL a call's webhooks may land on any instance (adapter/doors/rest_calls.py's
+`SharedCalls`): each holds the call's Redis lock (waiting for a turn under way elsewhere: an error page
+would end Twilio's call), runs on the instance's own copy only if it still owns the call, else on one
+rebuilt from the stored state; the latest answer and its number are kept in Redis, so a retry gets it
+anywhere; the prompts' token is an HMAC of the call id, alike on every instance.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import logging
 import re
-import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 import aiohttp
@@ -36,8 +44,9 @@ from adapter.calls.keypad import DTMF_KEYS, MAX_DIGITS
 from adapter.calls.phase import Phase
 from adapter.conversation.call import Conversation
 from adapter.conversation.services import AudioSpec
-from adapter.doors.open_call import TooManyCalls, open_call
-from adapter.doors.rest_calls import RestCall, RestCalls, TurnResult
+from adapter.conversation.store import CallState
+from adapter.doors.open_call import TooManyCalls, open_call, resume_call
+from adapter.doors.rest_calls import KeptAnswer, RestCall, RestCalls, TurnResult, share_calls
 from adapter.doors.twilio import twiml
 from adapter.doors.twilio.call_sid import call_sid, user_id
 from adapter.doors.twilio.media import connect_response
@@ -51,7 +60,6 @@ from adapter.doors.twilio.recordings import (
 from adapter.doors.twilio.settings import TWILIO
 from adapter.doors.twilio.signature import base_url, verified_params
 from adapter.json_log import CALL_ID
-from adapter.service_settings import ServiceSettings
 from adapter.stage_timing import StageTimes
 
 log = logging.getLogger(__name__)
@@ -65,6 +73,8 @@ PLAY_FORMAT = FORMATS[TWILIO_AUDIO.out_format]
 ENDED_BY_STATUS = {"completed": "caller hung up", "busy": "line busy", "no-answer": "no answer",
                    "failed": "call failed", "canceled": "call canceled"}
 CALL_GONE = "Sorry, this call cannot go on. Please call again. Goodbye."
+# What `RestCalls.current` says of a call no instance runs (any more).
+GONE = ("unknown_call", "call_ended")
 
 
 # --- calls -----------------------------------------------------------------------------------------
@@ -74,13 +84,19 @@ class TwilioCall(RestCall):
     """A TwiML call: numbered answers (see the module docstring), reply audio under an unguessable
     token (Twilio's media player fetches it unsigned), and what the latest answer collects."""
 
-    def __init__(self, conversation: Conversation, service: ServiceSettings, times: StageTimes,
-                 app: web.Application) -> None:
+    def __init__(self, conversation: Conversation, times: StageTimes, app: web.Application) -> None:
+        service = app[SERVICE]
         super().__init__(conversation, times, app[METRICS], app[CLOCK], service.turns_per_minute, service.call_idle_s)
-        self.token = secrets.token_urlsafe(24)
-        self.listening = Listening()
+        auth_token = app[TWILIO].auth_token
+        assert auth_token is not None, "webhooks are verified with it before any call starts"
+        self.token = audio_token(auth_token.reveal(), self.id)
+        self.listening = Listening(conversation.state.expect, conversation.state.menu)  # rebuilt: as stored
         self.answers = 0
-        self._answer: asyncio.Task[str] | None = None
+        self._answer: asyncio.Future[str] | None = None
+
+    @property
+    def audio_key(self) -> str:
+        return audio_key(self.token)
 
     async def answer(self, follows: int | None, make: Answer) -> str | None:
         """The TwiML for a webhook that follows answer number `follows` (None: not said): `make(n)`
@@ -89,6 +105,8 @@ class TwilioCall(RestCall):
         Raises:
             ApiError: 400 `follows` names an answer not made yet.
         """
+        if self.shared is not None:
+            await self._catch_up()
         if follows is not None and follows > self.answers:
             raise ApiError(400, "bad_request", f'"t" names answer {follows}; this call has had {self.answers}')
         running = self._answer is not None and not self._answer.done()
@@ -97,13 +115,29 @@ class TwilioCall(RestCall):
         if self.ended:
             return None
         self.answers += 1
-        self._answer = asyncio.create_task(make(self.answers), name=f"twilio answer {self.id} {self.answers}")
+        self._answer = asyncio.create_task(self._made(self.answers, make),
+                                           name=f"twilio answer {self.id} {self.answers}")
         return await self.latest()
 
     async def latest(self) -> str:
         """The latest answer, once made (a retry's handler may go; the answer is still made)."""
         assert self._answer is not None, "a call has its welcome from the start"
         return await asyncio.shield(self._answer)
+
+    async def _made(self, number: int, make: Answer) -> str:
+        text = await make(number)
+        if self.shared is not None:
+            await self.shared.keep_answer(self.id, KeptAnswer(number, text))
+        return text
+
+    async def _catch_up(self) -> None:
+        """Take the cluster's latest answer when another instance made it after this copy's."""
+        assert self.shared is not None
+        kept = await self.shared.kept_answer(self.id)
+        if kept is not None and kept.number > self.answers:
+            self.answers = kept.number
+            self._answer = asyncio.get_running_loop().create_future()
+            self._answer.set_result(kept.text)
 
 
 TWILIO_CALLS = web.AppKey("twilio_calls", RestCalls)
@@ -113,6 +147,13 @@ RECORDINGS = web.AppKey("twilio_recordings", RecordingFetcher)
 def audio_key(token: str) -> str:
     """The registry key a call's reply audio is found by (never a call id, which a caller may know)."""
     return f"audio/{token}"
+
+
+def audio_token(auth_token: str, call_id: str) -> str:
+    """A call's prompt-audio token: an HMAC of its id under the account's Auth Token, so every instance
+    names the call's prompts alike and nobody without the Auth Token can guess them (32 URL-safe characters)."""
+    mac = hmac.new(auth_token.encode(), b"kore-voice prompt audio " + call_id.encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(mac.digest()[:24]).decode()
 
 
 # --- parsing --------------------------------------------------------------------------------------
@@ -178,17 +219,42 @@ def _render(request: web.Request, call: TwilioCall, result: TurnResult, answer: 
                            twilio_speech=request.app[TWILIO].speech == "gather"))
 
 
-async def _respond(call: TwilioCall | None, follows: int | None, make: Answer) -> web.Response:
-    """The answer to a follow-up webhook; an unknown or ended call is told so and hung up."""
-    if call is None:
-        return _call_gone()
-    try:
-        answer = await call.answer(follows, make)
-    except ApiError as exc:
-        if exc.code != "call_ended":  # it ended while the input was on its way
-            raise
-        answer = None
+def _rebuild(app: web.Application) -> Callable[[CallState], TwilioCall]:
+    """How a TwiML call another instance ran is rebuilt here (shared state)."""
+
+    def rebuild(state: CallState) -> TwilioCall:
+        if state.call.door != DOOR:  # a media stream's: it stays on the instance holding its socket
+            raise ApiError(404, "unknown_call", "the call is not a TwiML call")
+        times = StageTimes(app[METRICS].observe)
+        try:
+            return TwilioCall(resume_call(app, state, TWILIO_AUDIO, times), times, app)
+        except TooManyCalls as exc:
+            raise ApiError(503, "busy", str(exc), {"Retry-After": "5"}) from None
+
+    return rebuild
+
+
+async def _respond(request: web.Request, key: str, follows: int | None,
+                   answer_for: Callable[[TwilioCall], Answer]) -> web.Response:
+    """The answer to a follow-up webhook of call `key`, made by `answer_for(call)` on whichever copy runs
+    it now; an unknown or ended call is told so and hung up (a retry of its last answer still gets it)."""
+    calls = request.app[TWILIO_CALLS]
+    async with calls.held(key, wait=True):
+        try:
+            call = await calls.current(key, _rebuild(request.app))
+            answer = await call.answer(follows, answer_for(call))
+        except ApiError as exc:
+            if exc.code not in GONE:  # e.g. it ended while the input was on its way
+                raise
+            kept = await _kept(calls, key)
+            retry = kept is not None and follows is not None and follows < kept.number
+            answer = kept.text if retry else None
     return _call_gone() if answer is None else twiml.http_response(answer)
+
+
+async def _kept(calls: RestCalls[TwilioCall], key: str) -> KeptAnswer | None:
+    """The call's latest answer as the cluster keeps it (none without shared state)."""
+    return None if calls.shared is None else await calls.shared.kept_answer(key)
 
 
 def _turn(request: web.Request, call: TwilioCall, heard: Callable[[], Awaitable[InputEvent]]) -> Answer:
@@ -230,32 +296,45 @@ NOT_CAUGHT = TextIn("")
 # --- handlers -------------------------------------------------------------------------------------
 
 
-async def _webhook(request: web.Request) -> tuple[MultiDictProxy[str], TwilioCall | None, int | None]:
-    """A signed webhook's parameters, its call (if we have it) and the answer it follows."""
+async def _webhook(request: web.Request) -> tuple[MultiDictProxy[str], str, int | None]:
+    """A signed webhook's parameters, its call's id and the answer it follows."""
     params = await verified_params(request, request.app[TWILIO], request.app[SERVICE].public_url)
-    sid = call_sid(params)
-    CALL_ID.set(user_id(sid))  # this webhook's lines name its call
-    return params, request.app[TWILIO_CALLS].get(user_id(sid)), parse_follows(request.query)
+    key = user_id(call_sid(params))
+    CALL_ID.set(key)  # this webhook's lines name its call
+    return params, key, parse_follows(request.query)
 
 
 async def voice(request: web.Request) -> web.Response:
     """The number's voice URL: a new call's welcome, or for a retry the answer already made."""
-    params, call, _ = await _webhook(request)
+    params, key, _ = await _webhook(request)
     app = request.app
     if app[TWILIO].mode == "media-streams":
         return twiml.http_response(connect_response(request, params))
-    if call is not None:  # Twilio retried: never a second conversation for one CallSid
-        return twiml.http_response(await call.latest())
-    times = StageTimes(app[METRICS].observe)
-    info = CallInfo(user_id(call_sid(params)), params.get("From") or None, params.get("To") or None, DOOR)
-    try:
-        conversation = open_call(app, info, TWILIO_AUDIO, times)
-    except TooManyCalls as exc:
-        log.warning("call %s: declined as busy: %s", info.user_id, exc)
-        return twiml.http_response(twiml.busy())
-    call = TwilioCall(conversation, app[SERVICE], times, app)
-    app[TWILIO_CALLS].add(call, audio_key(call.token))
-    return await _respond(call, None, _welcome(request, call))
+    calls = app[TWILIO_CALLS]
+    async with calls.held(key, wait=True):
+        retried = await _latest(calls, key)
+        if retried is not None:  # Twilio retried: never a second conversation for one CallSid
+            return twiml.http_response(retried)
+        times = StageTimes(app[METRICS].observe)
+        info = CallInfo(key, params.get("From") or None, params.get("To") or None, DOOR)
+        try:
+            conversation = open_call(app, info, TWILIO_AUDIO, times)
+        except TooManyCalls as exc:
+            log.warning("call %s: declined as busy: %s", key, exc)
+            return twiml.http_response(twiml.busy())
+        call = TwilioCall(conversation, times, app)
+        calls.add(call)
+        answer = await call.answer(None, _welcome(request, call))
+    return _call_gone() if answer is None else twiml.http_response(answer)
+
+
+async def _latest(calls: RestCalls[TwilioCall], key: str) -> str | None:
+    """The latest answer of a call already started, here or (shared state) on any instance; None: a new call."""
+    kept = await _kept(calls, key)
+    if kept is not None:
+        return kept.text
+    call = calls.get(key)
+    return None if call is None else await call.latest()
 
 
 def _welcome(request: web.Request, call: TwilioCall) -> Answer:
@@ -300,24 +379,22 @@ def recorded_nothing(params: Mapping[str, str]) -> bool:
 
 async def recording(request: web.Request) -> web.Response:
     """While listening for speech: a recording, the key that ended it or cut the prompt, or no input."""
-    params, call, follows = await _webhook(request)
+    params, key, follows = await _webhook(request)
     digits = params.get("Digits", "")
     url = parse_recording_url(params.get("RecordingUrl", ""))
     if digits == "hangup":  # the caller hung up while recording: nobody is left to answer the bot
-        if call is not None and not call.ended:
-            await call.conversation.hang_up("caller hung up")
+        await _hang_up(request, key, "caller hung up")
         return twiml.http_response(twiml.hang_up())
-    key = parse_keys(digits, "Digits")
-    if len(key) > 1:
+    first = parse_keys(digits, "Digits")
+    if len(first) > 1:
         raise ApiError(400, "bad_request", '"Digits" on a recording is the one key that ended it')
-    if call is None:
-        return _call_gone()
-    if key:
-        return await _respond(call, follows, _first_key(request, call, key))
+    if first:
+        return await _respond(request, key, follows, lambda call: _first_key(request, call, first))
     if not url or recorded_nothing(params):
-        return await _respond(call, follows, _turn(request, call, _given(NoInput())))
+        return await _respond(request, key, follows, lambda call: _turn(request, call, _given(NoInput())))
     account_sid = params.get("AccountSid")
-    return await _respond(call, follows, _turn(request, call, lambda: _recorded(request, call, url, account_sid)))
+    return await _respond(request, key, follows,
+                          lambda call: _turn(request, call, lambda: _recorded(request, call, url, account_sid)))
 
 
 def _first_key(request: web.Request, call: TwilioCall, key: str) -> Answer:
@@ -337,34 +414,49 @@ def _first_key(request: web.Request, call: TwilioCall, key: str) -> Answer:
 async def gather(request: web.Request) -> web.Response:
     """A `<Gather>`'s result: keys (after those of `?keys=`, typed while we listened for speech),
     Twilio's own transcript (`input="speech"`), or nothing: no input."""
-    params, call, follows = await _webhook(request)
+    params, key, follows = await _webhook(request)
     keys = parse_keys(request.query.get("keys", ""), "keys") + parse_keys(params.get("Digits", ""), "Digits")
     speech = params.get("SpeechResult", "").strip()
     confidence = parse_confidence(params.get("Confidence"))
     event = TextIn(speech, confidence) if speech else KeysIn(keys) if keys else NoInput()
-    if call is None:
-        return _call_gone()
-    return await _respond(call, follows, _turn(request, call, _given(event)))
+    return await _respond(request, key, follows, lambda call: _turn(request, call, _given(event)))
 
 
 async def status(request: web.Request) -> web.Response:
     """Status callbacks: a call that is over ends its conversation (`SESSION_CLOSURE` once), whichever
-    mode carried it; repeats, other statuses and unknown calls change nothing."""
-    params = await verified_params(request, request.app[TWILIO], request.app[SERVICE].public_url)
-    sid = call_sid(params)
+    mode carried it and (TwiML, shared state) whichever instance runs it; repeats, other statuses and
+    unknown calls change nothing."""
+    params, key, _ = await _webhook(request)
     reason = ENDED_BY_STATUS.get(params.get("CallStatus", ""))
-    conversation = request.app[CALLS].get(user_id(sid))
-    if reason is not None and conversation is not None and not conversation.closed:
+    if reason is None:
+        return web.Response(status=204)
+    conversation = request.app[CALLS].get(key)
+    if conversation is not None and conversation.call.door != DOOR:  # a media stream's, on this instance
         await conversation.hang_up(reason)
+    else:
+        await _hang_up(request, key, reason)
     return web.Response(status=204)
 
 
+async def _hang_up(request: web.Request, key: str, reason: str) -> None:
+    """End TwiML call `key` on whichever copy runs it now; an unknown or ended one: nothing to do."""
+    calls = request.app[TWILIO_CALLS]
+    async with calls.held(key, wait=True):
+        try:
+            call = await calls.current(key, _rebuild(request.app))
+        except ApiError as exc:
+            if exc.code not in GONE:
+                raise
+            return
+        await call.conversation.hang_up(reason)
+
+
 async def audio(request: web.Request) -> web.Response:
-    """A reply's audio for Twilio's media player (unsigned: the token is the key)."""
-    call = request.app[TWILIO_CALLS].get(audio_key(request.match_info["token"]))
-    if call is None:
+    """A reply's audio for Twilio's media player (unsigned: the token is the key), whichever instance made it."""
+    reply = await request.app[TWILIO_CALLS].kept_reply(audio_key(request.match_info["token"]),
+                                                      int(request.match_info["n"]))
+    if reply is None:
         raise ApiError(404, "unknown_audio", "no such reply audio (ended calls keep theirs for a while)")
-    reply = await call.audio(int(request.match_info["n"]))
     return web.Response(body=await reply.encoded(PLAY_FORMAT), content_type=PLAY_FORMAT.content_type)
 
 
@@ -377,6 +469,7 @@ async def _recording_client(app: web.Application) -> AsyncIterator[None]:
 
 def add_routes(app: web.Application) -> None:
     app[TWILIO_CALLS] = RestCalls(app[CLOCK])
+    app.on_startup.append(lambda app: share_calls(app, app[TWILIO_CALLS]))
     app.cleanup_ctx.append(_recording_client)
     app.router.add_post("/twilio/voice", voice)
     app.router.add_post(twiml.RECORDING_PATH, recording)
