@@ -153,7 +153,8 @@ class Conversation:
         state is deleted, not written. Returns the copy now stored."""
         if self._closed or self.state == stored:
             return stored
-        await self.services.store.put(self.call.user_id, self.state)
+        if not await self.services.store.put(self.call.user_id, self.state):  # a stale copy: it closes nothing
+            await self.close("ended on another instance")
         return dataclasses.replace(self.state)
 
     async def _handle(self, event: object) -> None:

@@ -35,7 +35,9 @@ class CallState:
 class SessionStore(Protocol):
     async def get(self, call_id: str) -> CallState | None: ...
 
-    async def put(self, call_id: str, state: CallState) -> None: ...
+    async def put(self, call_id: str, state: CallState) -> bool:
+        """Write the state. False: the call has ended on another instance meanwhile (nothing written)."""
+        ...
 
     async def delete(self, call_id: str) -> None: ...
 
@@ -54,8 +56,9 @@ class MemoryStore:
     async def get(self, call_id: str) -> CallState | None:
         return self._states.get(call_id)
 
-    async def put(self, call_id: str, state: CallState) -> None:
+    async def put(self, call_id: str, state: CallState) -> bool:
         self._states[call_id] = state
+        return True
 
     async def delete(self, call_id: str) -> None:
         self._states.pop(call_id, None)
@@ -142,18 +145,20 @@ class RedisStore:
         raw = await self._redis.get(state_key(call_id))
         return _decoder.decode(raw) if raw is not None else None
 
-    async def put(self, call_id: str, state: CallState) -> None:
+    async def put(self, call_id: str, state: CallState) -> bool:
         """Write the state, unless the call has ended meanwhile (its end marked by any instance): a copy
-        that took the call over as its owner ended it must not bring its state back."""
+        that took the call over as its owner ended it must not bring its state back. Redis unreachable:
+        not refused (logged; the next change writes it)."""
         keys = (state_key(call_id), ended_key(call_id), owned_key(self.owner))
         try:
             written = await self._redis.eval(_PUT, 3, *keys, msgspec.json.encode(Stored(self.owner, state)),
                                              self._ttl_ms, call_id)
         except RedisError as exc:
             log.warning("call %s: state not stored (Redis: %s); the next change writes it", call_id, exc)
-            return
+            return True
         if not written:
             log.info("call %s: state not stored: the call has ended on another instance", call_id)
+        return bool(written)
 
     async def delete(self, call_id: str) -> None:
         try:

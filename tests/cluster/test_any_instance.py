@@ -83,3 +83,15 @@ async def test_a_takeover_racing_the_owners_hang_up_cannot_bring_the_ended_calls
     assert await peek.exists(f"kv:call:{call_id}") == 0
     assert await peek.smembers("kv:owned:instance-b") == set()
     assert not await taker.release(call_id)  # so the copy closes no session a second time
+
+
+async def test_a_copy_rebuilt_as_the_call_ends_elsewhere_ends_too_without_reaching_the_bot(redis_db, peek, bot):
+    async with running(cluster_settings(redis_db, bot)) as one, running(cluster_settings(redis_db, bot)) as two:
+        call = (await start_call(one))["id"]
+        # the owner's idle hang-up lands right after the other instance read the state to take the call over
+        await peek.set(f"kv:ended:{call}", "1", px=60_000)
+        late = await keys(two, call, "1")
+        assert late.status == 200 and (await late.json())["end_of_call"] is True
+        assert bot.texts_from(call) == [] and bot.closures(call) == 0  # the owner's end closes the session
+        await peek.delete(f"kv:call:{call}")  # as the owner's release did, atomically with the mark
+        assert (await keys(two, call, "1")).status == 409
