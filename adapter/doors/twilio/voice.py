@@ -244,7 +244,7 @@ async def _respond(request: web.Request, key: str, follows: int | None,
             call = await calls.current(key, _rebuild(request.app))
             answer = await call.answer(follows, answer_for(call))
         except ApiError as exc:
-            if exc.code not in GONE:  # e.g. it ended while the input was on its way
+            if exc.code not in GONE:  # GONE: no call, or it ended (perhaps while this input was on its way)
                 raise
             kept = await _kept(calls, key)
             retry = kept is not None and follows is not None and follows < kept.number
