@@ -57,6 +57,7 @@ from door_callers import Twilio
 from prometheus_client.parser import text_string_to_metric_families
 
 from adapter.conversation.store import state_key
+from adapter.doors.rest_calls import ENDED_CALLS_KEPT
 from adapter.kore.simulator.app import Simulator
 from adapter.kore.simulator.config import SimulatorConfig, generate_secret
 from adapter.kore.simulator.embedded import serving
@@ -186,6 +187,7 @@ class Soak:
     calls: int = 0
     turns: int = 0
     lost: int = 0
+    received: int = 0  # turns the bot received
     wrong: int = 0  # a turn answered, but not as the words said should be (a misrecognition)
     errors: list[str] = field(default_factory=list)
     # (turn kind, stage) -> ms: Server-Timing's stages, and "caller": turn posted -> answer and reply audio read
@@ -233,9 +235,11 @@ async def rest_call(http: aiohttp.ClientSession, speech: bytes, soak: Soak) -> N
             soak.errors.append(f"delete: {resp.status}")
 
 
-def bot_received(sim: Simulator) -> int:
-    """Caller turns the bot received (text messages; SESSION_CLOSURE is an event, not a turn)."""
+def bot_turns(sim: Simulator) -> int:
+    """Caller turns the bot received (text messages; SESSION_CLOSURE is an event, not a turn) since the
+    last look; they are then cleared, as the simulator keeps only its latest requests."""
     messages = [r.body.get("message") or {} for r in sim.requests if isinstance(r.body, dict)]
+    sim.requests.clear()
     return sum(1 for m in messages if m.get("type") == "text" and m.get("val") != "SESSION_CLOSURE")
 
 
@@ -246,7 +250,7 @@ async def soak(run: Setup, calls: int, warm_up: int) -> None:
             await rest_call(http, speech, Soak())
         background = await idle_redis_per_minute(http, service) if run.redis_url else 0.0
         gc.collect()
-        run.sim.requests.clear()
+        bot_turns(run.sim)
         result, metrics0, cpu0 = Soak(), await metrics(http, service.url), service.cpu_s()
         rss0, started_at, samples = rss_mb(service), time.monotonic(), []
         print(f"\n== soak: {calls} sequential REST calls (a spoken turn, its reply audio, key 1, DELETE); "
@@ -254,25 +258,29 @@ async def soak(run: Setup, calls: int, warm_up: int) -> None:
         print(f"after {warm_up} warm-up calls: RSS {rss0[0]:.1f} MB (with workers {rss0[1]:.1f} MB)")
         while result.calls < calls and run.time_left():
             await rest_call(http, speech, result)
+            result.received += bot_turns(run.sim)
             if result.calls % max(1, calls // 10) == 0:
-                samples.append(rss_mb(service)[0])
-                print(f"  {result.calls:>5} calls: RSS {samples[-1]:.1f} MB")
+                samples.append((result.calls, rss_mb(service)[0]))
+                print(f"  {result.calls:>5} calls: RSS {samples[-1][1]:.1f} MB")
         wall = time.monotonic() - started_at
         delta, rss1 = since(await metrics(http, service.url), metrics0), rss_mb(service)
         cpu_s = service.cpu_s() - cpu0
         left = await call_states_left(run.redis_url) if run.redis_url else 0  # while the service runs
     if result.calls < calls:
         print(f"STOPPED at --max-seconds after {result.calls} of {calls} calls")
-    received = bot_received(run.sim)
-    lost = result.lost + max(0, 2 * result.calls - received)
+    lost = max(result.lost, result.turns - result.received)  # unanswered, or never reached the bot
     drift = rss1[0] - rss0[0]
     print(f"calls {result.calls}, turns {result.turns} in {wall:.1f} s; errors {len(result.errors)} (goal 0); "
-          f"lost turns {lost} (goal 0; the bot received {received}); wrong answers {result.wrong}")
+          f"lost turns {lost} (goal 0; the bot received {result.received}); wrong answers {result.wrong}")
     for error in result.errors[:3]:
         print(f"  {error}")
     print(f"RSS {rss0[0]:.1f} -> {rss1[0]:.1f} MB: drift {drift:+.1f} MB (goal <= {DRIFT_GOAL_MB:g}: "
           f"{'met' if drift <= DRIFT_GOAL_MB else 'MISSED'}); with workers {rss1[1] - rss0[1]:+.1f} MB; "
-          f"highest sample {max(samples, default=rss1[0]):.1f} MB")
+          f"highest sample {max((rss for _, rss in samples), default=rss1[0]):.1f} MB")
+    if len(samples) >= 4:  # bounded keeps (the REST door's latest ended calls) fill early; a leak goes on
+        (n0, mb0), (n1, mb1) = samples[len(samples) // 2 - 1], samples[-1]
+        print(f"growth over the second half (calls {n0}-{n1}): {(mb1 - mb0) / (n1 - n0) * 1000:+.1f} MB per 1,000 "
+              f"calls (the REST door keeps at most {ENDED_CALLS_KEPT} ended calls whole)")
     print(f"CPU per call {cpu_s / max(result.calls, 1) * 1000:.0f} ms (service and its workers)")
     print("per stage (Server-Timing; caller: turn posted -> answer and its reply audio read):")
     for (kind, stage), values in sorted(result.stages.items()):
