@@ -11,6 +11,11 @@ How a door uses it (one `PacedStream` per call; the door frames each raw frame f
     await stream.wait_played(timeout)    # before closing after a goodbye
     stream.close()                       # the transport is gone
 
+A door whose peer expects audio all call long (RTP: a PBX's media timeout, NAT pinholes) passes
+`fill`: from `start()` (or its first prompt) until `close()`, every 20 ms slot without prompt audio
+gets a frame of the codec's silence through `fill`, on the same schedule as the prompts, so the peer
+sees one unbroken stream and `clear` turns it to silence at the next slot.
+
 After a prompt's last frame comes its marker. A door whose peer echoes markers passes `send_marker` and
 calls `echoed` when the echo comes; for a peer that echoes nothing (AudioSocket, RTP) the stream itself
 reports the prompt played once its audio's play time has passed. Either way `played(prompt_id)` is
@@ -122,13 +127,15 @@ class PacedStream:
 
     Markers sent and not yet echoed are remembered, so an echo names a prompt that played out; after
     `clear`, a peer echoes the dropped prompts' markers too, and those are no longer ours to report.
+    With `fill`, the stream ticks until closed: silence goes out in every slot no prompt frame takes
+    (never ahead of the clock: a prompt would wait behind it).
     """
 
     def __init__(self, pacer: Pacer, fmt: FrameFormat, send_frame: Callable[[bytes], Awaitable[None]],
                  played: Callable[[int], None], *, send_marker: Callable[[int], Awaitable[None]] | None = None,
                  send_clear: Callable[[], Awaitable[None]] | None = None,
                  transport: asyncio.BaseTransport | None = None, name: str = "stream",
-                 lead_s: float = LEAD_S) -> None:
+                 lead_s: float = LEAD_S, fill: Callable[[bytes], Awaitable[None]] | None = None) -> None:
         self.name = name
         self._pacer = pacer
         self._format = fmt
@@ -137,6 +144,8 @@ class PacedStream:
         self._send_marker = send_marker
         self._send_clear = send_clear
         self._transport = transport
+        self._fill = fill
+        self._silence = fmt.silence * fmt.frame_bytes
         self._lead_frames = round(lead_s / FRAME_S)
         self._queue: deque[bytes | int] = deque()  # frames, and prompt ids whose marker goes next
         self._origin = 0.0  # when the first frame of the current run was due to start playing
@@ -151,6 +160,12 @@ class PacedStream:
     def queued_s(self) -> float:
         """Audio not sent yet."""
         return sum(1 for item in self._queue if isinstance(item, bytes)) * FRAME_S
+
+    def start(self) -> None:
+        """Tick from now on: with `fill`, silence goes out until the first prompt (without, no effect
+        until there is audio)."""
+        if not self._gone:
+            self._pacer.add(self)
 
     async def play(self, prompt_id: int, audio: bytes) -> None:
         """Queue a prompt's audio (the door's codec) and start sending it now."""
@@ -206,21 +221,24 @@ class PacedStream:
         play time has not passed)."""
         if self._gone:
             return False
-        if self._queue and _unsent(self._transport) <= MAX_UNSENT_BYTES:
+        if (self._queue or self._fill) and _unsent(self._transport) <= MAX_UNSENT_BYTES:
             if now > self._origin + self._sent * FRAME_S:  # the peer has played all we sent: a new run
                 self._origin, self._sent = self._pacer.phase(now), 0
-            due = int((now - self._origin) / FRAME_S + 1e-6) + 1 + self._lead_frames  # 1e-6: 0.06 / 0.02 < 3
-            while self._queue and (self._sent < due or isinstance(self._queue[0], int)):
+            playing = int((now - self._origin) / FRAME_S + 1e-6) + 1  # frames due by now; 1e-6: 0.06 / 0.02 < 3
+            while self._queue and (self._sent < playing + self._lead_frames or isinstance(self._queue[0], int)):
                 item = self._queue.popleft()
                 if isinstance(item, int):
                     await self._marker(item)
                 else:
                     self._sent += 1
                     await self._send(self._send_frame, item)
+            while self._fill is not None and not self._queue and self._sent < playing:
+                self._sent += 1
+                await self._send(self._fill, self._silence)
         while self._ending and self._ending[0][0] <= now + 1e-6:
             self._played_cb(self._ending.popleft()[1])
         self._settle()
-        return not self._gone and bool(self._queue or self._ending)
+        return not self._gone and bool(self._queue or self._ending or self._fill)
 
     async def _marker(self, prompt_id: int) -> None:
         if self._send_marker is None:  # no echo: it has played when its last frame's time is over

@@ -8,6 +8,7 @@ the real pacer on the system clock.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 import pytest
@@ -280,3 +281,68 @@ async def test_one_broken_stream_does_not_stop_the_shared_pacer():
         running.cancel()
     assert broken.kinds() == ["frame"]
     assert good.kinds() == ["frame"] * 10 + ["marker"]
+
+
+# --- fill: a stream that never stops (RTP) ------------------------------------------------------------
+
+SILENT = ULAW_8K.silence * ULAW_8K.frame_bytes
+
+
+def filled(pacer: Pacer, wire: Wire) -> PacedStream:
+    """An RTP call's stream: no lead, no echo, silence in every slot without prompt audio."""
+    return PacedStream(pacer, ULAW_8K, wire.frame, wire.played.append, lead_s=0.0, fill=wire.frame)
+
+
+def slots(wire: Wire) -> str:
+    """Each frame sent as one letter: `s` silence, `p` prompt audio."""
+    return "".join("s" if detail == SILENT else "p" for _, kind, detail in wire.sent if kind == "frame")
+
+
+async def test_fill_sends_silence_in_every_slot_without_prompt_audio_on_one_schedule(wire, clock):
+    stream = filled(Pacer(clock), wire)
+    start = clock.now()
+    stream.start()
+    for step in range(3):
+        assert await tick_to(stream, clock, start + step * FRAME_S)  # ticks for as long as it lives
+    await stream.play(1, prompt(0.1))  # this slot had its silence: the prompt takes the next ones
+    for step in range(3, 12):
+        assert await tick_to(stream, clock, start + step * FRAME_S)
+    assert slots(wire) == "sss" + "p" * 5 + "ss" + "ss"
+    assert [at for at, _, _ in wire.sent] == pytest.approx([start + k * FRAME_S for k in range(12)])  # one a slot
+    assert wire.played == [1]  # reported once its play time had passed, silence or not
+    assert await stream.wait_played(0)
+
+
+async def test_fill_after_clear_is_silence_at_the_next_slot_and_close_stops_it(wire, clock):
+    stream = filled(Pacer(clock), wire)
+    start = clock.now()
+    await stream.play(1, prompt(1.0))
+    for step in range(1, 4):
+        await tick_to(stream, clock, start + step * FRAME_S)
+    await stream.clear()
+    assert await tick_to(stream, clock, start + 4 * FRAME_S)
+    assert slots(wire) == "pppps"
+    stream.close()
+    assert not await tick_to(stream, clock, start + 5 * FRAME_S)
+    assert slots(wire) == "pppps"
+
+
+async def test_the_shared_pacer_keeps_a_filled_stream_going_without_a_gap(clock):
+    pacer = Pacer(clock)
+    running = asyncio.create_task(pacer.run())
+    try:
+        wire = Wire(clock)
+        stream = filled(pacer, wire)
+        stream.start()
+        for step in range(30):
+            if step == 5:
+                await stream.play(1, prompt(0.2))  # before the pacer's tick: it takes this slot
+            for _ in range(5):
+                await asyncio.sleep(0)  # the pacer's turn
+            clock.advance(FRAME_S)
+        stream.close()
+    finally:
+        running.cancel()
+    times = [at for at, _, _ in wire.sent]
+    assert slots(wire) == "s" * 5 + "p" * 10 + "s" * 15
+    assert all(later - earlier == pytest.approx(FRAME_S) for earlier, later in itertools.pairwise(times))
