@@ -34,7 +34,7 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from adapter.api_errors import ApiError
-from adapter.app_state import TTS
+from adapter.app_state import CLOCK, TTS
 from adapter.audio import g711
 from adapter.calls.events import (
     AudioIn,
@@ -65,6 +65,7 @@ from adapter.doors.rest import (
     parse_new_call,
     spoken_language,
 )
+from adapter.doors.watchdog import Watchdog
 from adapter.json_body import JsonBodyError, load_json
 
 log = logging.getLogger(__name__)
@@ -232,20 +233,26 @@ class KioskStream:
     async def _wait_for_start(self) -> Start | None:
         """The `start` message; a socket that sends none in START_TIMEOUT_S is closed (1008)."""
         language = spoken_language(self._app[TTS].voice)
+        closing: list[asyncio.Task[None]] = []  # the watchdog's close, kept until it is done
+        watchdog = Watchdog(self._app[CLOCK], START_TIMEOUT_S, lambda: closing.append(
+            asyncio.create_task(self._refuse_late_start())))
         try:
-            async with asyncio.timeout(START_TIMEOUT_S):
-                async for msg in self._ws:
-                    try:
-                        if msg.type != WSMsgType.TEXT:
-                            raise bad_frame('audio before the call started; send {"type": "start", ...} first')
-                        return parse_start(parse_text(msg.data), language)
-                    except ApiError as exc:
-                        await self._send(error_json(exc))
-        except TimeoutError:
-            await self._send(error_json(ApiError(408, "start_timeout",
-                                                 f"no start message within {START_TIMEOUT_S:g} s")))
-            await self._ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"no start message")
+            async for msg in self._ws:  # ends when the watchdog closes the socket
+                try:
+                    if msg.type != WSMsgType.TEXT:
+                        raise bad_frame('audio before the call started; send {"type": "start", ...} first')
+                    return parse_start(parse_text(msg.data), language)
+                except ApiError as exc:
+                    await self._send(error_json(exc))
+        finally:
+            watchdog.stop()
+        if closing:
+            await closing[0]
         return None
+
+    async def _refuse_late_start(self) -> None:
+        await self._send(error_json(ApiError(408, "start_timeout", f"no start message within {START_TIMEOUT_S:g} s")))
+        await self._ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"no start message")
 
     async def _feed(self, conversation: Conversation, fmt: StreamFormat) -> None:
         await self._send({"type": "started", "id": conversation.call.user_id})

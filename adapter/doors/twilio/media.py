@@ -55,6 +55,7 @@ from adapter.doors.twilio.settings import TWILIO
 from adapter.doors.twilio.signature import base_url, verified_params
 from adapter.doors.twilio.stream_token import StreamTokenError, StreamTokens
 from adapter.doors.twilio.twiml import goodbye, hang_up, http_response, transfer
+from adapter.doors.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -108,14 +109,26 @@ class MediaStream:
         self._sid = "?"  # the stream's id, for the log, once `start` names it
         self._call = "?"
         self._ignored = IgnoredLog(lambda: f"twilio stream {self._sid} (call {self._call})")
+        self._closing: asyncio.Task[None] | None = None
+        # The whole handshake has one deadline: a peer that keeps sending `connected` does not hold the socket.
+        self._watchdog = Watchdog(request.app[CLOCK], HANDSHAKE_TIMEOUT_S,
+                                  lambda: self._expire(SocketError(f"no start within {HANDSHAKE_TIMEOUT_S:g} s")))
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            self._watchdog.stop()
+
+    async def _run(self) -> None:
         try:
             start = await self._handshake()
             conversation = await self._open(start)
         except SocketError as exc:
             await self._close(exc)
             return
+        self._watchdog.watch(IDLE_TIMEOUT_S, lambda: self._expire(
+            SocketError(f"no message for {IDLE_TIMEOUT_S:g} s", WSCloseCode.GOING_AWAY)))
         sid, ws = start.stream_sid, self._ws
         playout = PacedStream(
             self._app[PACER], ULAW_8K, lambda frame: ws.send_str(media_message(sid, frame)), played(conversation),
@@ -124,17 +137,19 @@ class MediaStream:
             name=f"twilio stream {sid}")
         await serve(self._app, conversation, self._feed(conversation, playout), paced(playout, self._ended), ws.close)
 
+    def _expire(self, error: SocketError) -> None:
+        """The watchdog's verdict: the socket closes, which ends whatever reads it."""
+        self._closing = asyncio.create_task(self._close(error))
+
     async def _close(self, error: SocketError) -> None:
+        if self._ws.closed:
+            return
         log.warning("twilio stream %s (call %s): closing: %s", self._sid, self._call, error.reason)
         await self._ws.close(code=error.code, message=error.reason.encode()[:123])
 
-    async def _receive(self, timeout: float, expired: SocketError) -> str | None:
-        """The next text frame within `timeout` (else `expired` is raised), None once the socket
-        closes; any other frame breaks the protocol."""
-        try:
-            msg = await self._ws.receive(timeout)
-        except TimeoutError:
-            raise expired from None
+    async def _receive(self) -> str | None:
+        """The next text frame, None once the socket closes; any other frame breaks the protocol."""
+        msg = await self._ws.receive()
         if msg.type == WSMsgType.TEXT:
             return msg.data
         if msg.type == WSMsgType.BINARY:
@@ -145,12 +160,9 @@ class MediaStream:
 
     async def _handshake(self) -> Start:
         """`connected` (optional), then `start` with a token that lets this call in, all within
-        HANDSHAKE_TIMEOUT_S: a peer that keeps sending other messages does not hold the socket."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + HANDSHAKE_TIMEOUT_S
-        expired = SocketError(f"no start within {HANDSHAKE_TIMEOUT_S:g} s")
-        while (left := deadline - loop.time()) > 0:
-            text = await self._receive(left, expired)
+        HANDSHAKE_TIMEOUT_S (the watchdog closes the socket then)."""
+        while True:
+            text = await self._receive()
             if text is None:
                 raise SocketError("the socket closed before start", WSCloseCode.OK)
             match parse_message(text, None):
@@ -159,7 +171,6 @@ class MediaStream:
                     return start
                 case Ignored() as ignored:
                     self._ignored.saw(ignored)
-        raise expired
 
     async def _open(self, start: Start) -> Conversation:
         tokens = self._app.get(STREAM_TOKENS)
@@ -180,8 +191,8 @@ class MediaStream:
 
     async def _feed(self, conversation: Conversation, playout: PacedStream) -> None:
         try:
-            dead = SocketError(f"no message for {IDLE_TIMEOUT_S:g} s", WSCloseCode.GOING_AWAY)
-            while (text := await self._receive(IDLE_TIMEOUT_S, dead)) is not None:
+            while (text := await self._receive()) is not None:
+                self._watchdog.saw()
                 match parse_message(text, self._sid):
                     case Media(ulaw):
                         conversation.send(AudioIn(g711.ulaw_to_pcm16(ulaw)))
