@@ -131,11 +131,17 @@ class Setup:
     redis_url: str | None
     deadline: float
     engine_label: str
+    next_number: int = 1000
 
     def start(self, count: int) -> list[Service]:
         extra = Twilio().env() | {"KORE_VOICE_DRAIN_S": "0"}  # a call left live at the end is closed at once
         extra |= {"KORE_VOICE_REDIS_URL": self.redis_url} if self.redis_url else {}
         return [Service(self.bot_url, self.sim.config, self.scenario.engine, extra) for _ in range(count)]
+
+    def numbers(self, count: int) -> int:
+        """The first of `count` call numbers not used yet in this run."""
+        first, self.next_number = self.next_number, self.next_number + count
+        return first
 
     def time_left(self) -> bool:
         return time.monotonic() < self.deadline
@@ -320,17 +326,16 @@ class Level:
                 f"of a core); {'held' if self.held() else 'MISSED'}")
 
 
-async def streaming(run: Setup, services: Sequence[Service], speech: dict, calls: int, turns: int,
-                    first: int) -> Level:
+async def streaming(run: Setup, services: Sequence[Service], speech: dict, calls: int, turns: int) -> Level:
     """`calls` simultaneous Twilio Media Stream calls over one second, call i to instance i mod k."""
-    door, results, durations = Twilio(), Results(), []
+    door, results, durations, first = Twilio(), Results(), [], run.numbers(calls)
     idle = sum(s.rss_mb() for s in services)
     peak = idle
     async with aiohttp.ClientSession() as http:
 
         async def call(i: int) -> None:
             await asyncio.sleep(i / calls)  # calls come in over one second
-            number = first + i
+            number = first + i  # a call number (its CallSid) is never used twice: an ended id stays ended
             said = [speech[key] for key in script_of(run.scenario, number, turns)]
             began = time.monotonic()
             try:
@@ -359,6 +364,13 @@ async def streaming(run: Setup, services: Sequence[Service], speech: dict, calls
     return Level(calls, results, wall, sum(durations) / 60, cpu_s, (peak - idle) / calls, delta)
 
 
+async def warm_up(run: Setup, services: Sequence[Service], speech: dict) -> None:
+    """A call of two turns on each instance: decoders loaded, prompts rendered once."""
+    for i in range(len(services)):
+        for failure in (await streaming(run, services[i:i + 1], speech, 1, 2)).results.failures:
+            print(f"  warm-up: {failure}")
+
+
 def streaming_speech(run: Setup) -> dict:
     return utterances(run.scenario, Twilio.sox)
 
@@ -366,7 +378,7 @@ def streaming_speech(run: Setup) -> dict:
 async def concurrent(run: Setup, calls: int, turns: int) -> None:
     speech = streaming_speech(run)
     async with started(run, 1) as services, aiohttp.ClientSession() as http:
-        await streaming(run, services, speech, 1, 2, 900)  # warm-up: decoders, prompts rendered once
+        await warm_up(run, services, speech)
         background = await idle_redis_per_minute(http, services[0]) if run.redis_url else 0.0
         print(f"\n== concurrent: {calls} simultaneous streaming calls (Twilio Media Streams, {turns} spoken turns "
               f"each); {run.engine_label}; {'Redis' if run.redis_url else 'no Redis (memory)'}")
@@ -387,17 +399,17 @@ async def concurrent(run: Setup, calls: int, turns: int) -> None:
 async def most_held(run: Setup, instances: int, levels: Sequence[int], turns: int,
                     report: Callable[[str], None]) -> int:
     """The most simultaneous calls `instances` processes held, rising through `levels` until one misses."""
-    speech, best, first = streaming_speech(run), 0, 1000
+    speech, best = streaming_speech(run), 0
     async with started(run, instances) as services:
-        for i in range(instances):  # warm-up, each instance
-            await streaming(run, services[i:i + 1], speech, 1, 2, 900 + i)
+        await warm_up(run, services, speech)
         for calls in levels:
             if not run.time_left():
                 report(f"STOPPED at --max-seconds before {calls} calls")
                 break
-            level = await streaming(run, services, speech, calls, turns, first)
-            first += calls
+            level = await streaming(run, services, speech, calls, turns)
             report(level.line() + f"; {stage_lines(level.delta)}")
+            for failure in level.results.failures[:3]:
+                report(f"  {failure}")
             if not level.held():
                 break
             best = calls
