@@ -288,7 +288,8 @@ class RestCalls(Generic[CallT]):
         self._clock = clock
         self.shared = shared
         self._calls: dict[str, CallT] = {}
-        self._ended_calls: OrderedDict[CallT, tuple[str, ...]] = OrderedDict()  # and their keys, oldest first
+        # and their keys and the timer that forgets them, oldest first
+        self._ended_calls: OrderedDict[CallT, tuple[tuple[str, ...], Timer]] = OrderedDict()
         self._ended_ids: OrderedDict[str, None] = OrderedDict()
 
     def add(self, call: CallT) -> None:
@@ -299,15 +300,16 @@ class RestCalls(Generic[CallT]):
         call.start_pump().add_done_callback(lambda _: self._ended(call, keys))
 
     def _ended(self, call: CallT, keys: tuple[str, ...]) -> None:
-        self._ended_calls[call] = keys
-        self._clock.call_later(ENDED_KEEP_S, lambda: self._forget(call))
+        self._ended_calls[call] = (keys, self._clock.call_later(ENDED_KEEP_S, lambda: self._forget(call)))
         while len(self._ended_calls) > ENDED_CALLS_KEPT:
             self._forget(next(iter(self._ended_calls)))
 
     def _forget(self, call: CallT) -> None:
-        keys = self._ended_calls.pop(call, None)
-        if keys is None:
+        ended = self._ended_calls.pop(call, None)
+        if ended is None:
             return  # forgotten early, to stay within ENDED_CALLS_KEPT
+        keys, timer = ended
+        timer.cancel()  # forgotten early: its closure must not keep the call alive until it fires
         for key in keys:
             if self._calls.get(key) is call:  # not a copy rebuilt since under the same keys
                 del self._calls[key]

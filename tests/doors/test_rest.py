@@ -7,8 +7,10 @@ each type is checked exactly); spoken turns use the menu's labels, which the rec
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
+import weakref
 
 import aiohttp
 import pytest
@@ -355,10 +357,15 @@ async def test_a_call_keeps_its_latest_replies_and_ended_calls_are_kept_whole_on
     assert (await service.get(f"{audio}/0")).status == 404 and (await service.get(f"{audio}/1")).status == 200
     monkeypatch.setattr(rest_calls, "ENDED_CALLS_KEPT", 1)
     first, second = await start_call(service), await start_call(service)
+    call_object = service.app[REST_CALLS].find(first["id"])
     for ended in (first, second):  # the bot ends both: each keeps its goodbye for the phone system to play
         assert (await (await keys(service, ended["id"], "3")).json())["end_of_call"] is True
     assert (await service.get(f"/v1/calls/{second['id']}/audio/1")).status == 200
     assert (await service.get(f"/v1/calls/{first['id']}/audio/1")).status == 404  # over the limit: only its id
+    gone = weakref.ref(call_object)
+    del call_object
+    gc.collect()
+    assert gone() is None  # nothing (not even the timer that would forget it later) keeps the ended call alive
     assert (await keys(service, first["id"], "1")).status == 409
     assert (await service.delete(f"/v1/calls/{first['id']}")).status == 204
 
