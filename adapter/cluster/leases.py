@@ -10,6 +10,7 @@ TCP connections died with it); other calls are untouched.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -48,26 +49,38 @@ class Lease:
         self._failing = False
 
     async def run(self) -> None:
-        """Renew and reap until cancelled; a Redis outage is logged once and waited out."""
-        while True:
-            try:
-                await self.renew()
-                if self._failing:
-                    log.info("Redis is back: lease of %s renewed", self.instance)
-                self._failing = False
-            except RedisError as exc:
-                if not self._failing:
-                    log.warning("lease of %s not renewed: Redis: %s", self.instance, exc)
-                self._failing = True
-            await self._clock.sleep(self._lease_s / RENEWALS_PER_LEASE)
+        """Renew and reap until cancelled; a Redis outage is logged once and waited out. Reaping runs
+        beside the renewals, never holding them up: closing many sessions takes Kore.ai requests, and a
+        survivor whose own lease lapsed meanwhile would be reaped in turn, its live calls with it."""
+        reaping: dict[str, asyncio.Task[None]] = {}
+        try:
+            while True:
+                try:
+                    for dead in await self.renew():
+                        if dead not in reaping:
+                            reaping[dead] = asyncio.create_task(self.reap(dead), name=f"reap {dead}")
+                            reaping[dead].add_done_callback(lambda _, dead=dead: reaping.pop(dead, None))
+                    if self._failing:
+                        log.info("Redis is back: lease of %s renewed", self.instance)
+                    self._failing = False
+                except RedisError as exc:
+                    if not self._failing:
+                        log.warning("lease of %s not renewed: Redis: %s", self.instance, exc)
+                    self._failing = True
+                await self._clock.sleep(self._lease_s / RENEWALS_PER_LEASE)
+        finally:
+            tasks = list(reaping.values())
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def renew(self) -> None:
+    async def renew(self) -> list[str]:
+        """Renew this instance's lease; the other instances whose lease has ended."""
         now = self._clock.time()
         await self._redis.zadd(INSTANCES, {self.instance: now + self._lease_s})
         await self._release_again()
-        for dead in await self._redis.zrangebyscore(INSTANCES, "-inf", f"({now}"):
-            if (name := dead.decode()) != self.instance:
-                await self._reap(name)
+        ended = await self._redis.zrangebyscore(INSTANCES, "-inf", f"({now}")
+        return [name for dead in ended if (name := dead.decode()) != self.instance]
 
     async def _release_again(self) -> None:
         """Mark the end of calls that ended here while Redis was unreachable (their sessions are closed):
@@ -76,12 +89,18 @@ class Lease:
             self._store.unreleased.discard(call_id)
             await self._store.release(call_id)  # failing again, it is noted again
 
-    async def _reap(self, dead: str) -> None:
+    async def reap(self, dead: str) -> None:
         """Close the calls `dead` ran (unless another instance has taken one over since). Each is claimed
         as its owner would have ended it (`release`, atomic): of survivors reaping at once, one closes
         it. `dead` leaves the cluster once all are closed: a survivor dying half-way leaves the rest to
         the next. A survivor dying between a claim and its `SESSION_CLOSURE` leaves that one session
-        to Kore's own expiry: at most once, never twice."""
+        to Kore's own expiry: at most once, never twice. A Redis failure leaves the rest to a later renewal."""
+        try:
+            await self._close_calls(dead)
+        except RedisError as exc:
+            log.warning("instance %s died; its calls not all closed yet: Redis: %s", dead, exc)
+
+    async def _close_calls(self, dead: str) -> None:
         as_owner = RedisStore(self._redis, dead, self._store.ttl_s)
         call_ids = [c.decode() for c in await self._redis.smembers(owned_key(dead))]
         log.warning("instance %s died (lease ended): closing its %d calls' bot sessions", dead, len(call_ids))

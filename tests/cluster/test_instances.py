@@ -3,7 +3,6 @@ with SIGKILL has its calls' bot sessions closed, once, by a survivor once its le
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import math
 import time
@@ -13,12 +12,14 @@ import pytest
 from doors.conftest import running, start_call
 from serve_process import serving
 
-from adapter.cluster.leases import RENEWALS_PER_LEASE
+from adapter.cluster.leases import INSTANCES, RENEWALS_PER_LEASE
+from adapter.cluster.wiring import CLUSTER
 from adapter.doors.twilio.media import STREAM_TOKENS
 from adapter.doors.twilio.stream_token import StreamTokenError
 from cluster.conftest import cluster_settings, until, wall_clock
 
 LEASE_S = 3.0
+SURVIVOR_LEASE_S = 30.0
 SID = "CA" + "c" * 32
 MEDIA = {"KORE_VOICE_TWILIO_MODE": "media-streams", "TWILIO_AUTH_TOKEN": "auth-token-0123456789abcdef"}
 
@@ -33,15 +34,23 @@ async def test_a_stream_token_redeemed_on_one_instance_is_refused_on_another(red
             await one.server.app[STREAM_TOKENS].redeem(token, SID)
 
 
-async def renewals(clock, count: int) -> None:
-    """Move the survivors' clock renewal by renewal, letting each renewal reach Redis."""
+async def renewals(clock, count: int, peek, survivors) -> None:
+    """Move the survivors' clock renewal by renewal, each time letting every survivor renew its lease (Redis
+    answers in real time). A survivor that schedules its next renewal only after the clock moved renews a
+    step later: harmless, a lease lasts three."""
+    instances = [s.server.app[CLUSTER].instance for s in survivors]
     for _ in range(count):
-        clock.advance(LEASE_S / RENEWALS_PER_LEASE)
-        await asyncio.sleep(0.1)  # Redis answers in real time; the renewals' timing is the clock's
+        clock.advance(SURVIVOR_LEASE_S / RENEWALS_PER_LEASE)
+        with contextlib.suppress(TimeoutError):
+            await until(lambda: all_renewed(peek, instances, clock), timeout=1.0)
+
+
+async def all_renewed(peek, instances: list[str], clock) -> bool:
+    scores = [await peek.zscore(INSTANCES, instance) or 0 for instance in instances]
+    return min(scores) >= clock.time() + SURVIVOR_LEASE_S
 
 
 async def test_a_killed_instances_calls_are_closed_once_by_a_survivor_and_no_other_call(redis_db, peek, bot):
-    clock = wall_clock()
     env = {"KORE_VOICE_REDIS_URL": redis_db.url, "KORE_VOICE_LEASE_S": str(LEASE_S), **bot.env()}
     with contextlib.suppress(ProcessLookupError):  # stopping a killed process finds it gone
         async with serving(**env) as doomed:
@@ -50,18 +59,22 @@ async def test_a_killed_instances_calls_are_closed_once_by_a_survivor_and_no_oth
                                        json={"from": "+15551230000", "to": "+15559870000"})
                 assert resp.status == 201, await resp.text()
                 dead_call = (await resp.json())["id"]
-            survivor = cluster_settings(redis_db, bot, KORE_VOICE_LEASE_S=str(LEASE_S))
-            async with running(survivor, clock=clock) as one, running(survivor, clock=clock):
+            # The doomed instance runs on real time, the survivors on a clock the test moves: their leases are
+            # long, so that however long they take to start the doomed one finds them alive; the live call must
+            # not time out on their clock either.
+            clock = wall_clock()
+            survivor = cluster_settings(redis_db, bot, KORE_VOICE_LEASE_S=str(SURVIVOR_LEASE_S),
+                                        KORE_VOICE_NO_INPUT_SECONDS="3600")
+            async with running(survivor, clock=clock) as one, running(survivor, clock=clock) as two:
                 live_call = (await start_call(one))["id"]
-                await renewals(clock, 3)  # the doomed instance renews on its own clock: still alive
-                assert bot.closures(dead_call) == 0
+                assert bot.closures(dead_call) == 0  # the survivors' first renewals found it alive
                 doomed.process.kill()
                 await doomed.process.wait()
                 # its lease (wall time) runs out on the survivors' clock, renewal by renewal
-                await renewals(clock, math.ceil((time.time() - clock.time()) * RENEWALS_PER_LEASE / LEASE_S)
-                               + 2 * RENEWALS_PER_LEASE)
+                ended_in = time.time() + LEASE_S - clock.time()
+                await renewals(clock, math.ceil(ended_in * RENEWALS_PER_LEASE / SURVIVOR_LEASE_S) + 1, peek, (one, two))
                 await until(lambda: bot.closures(dead_call) == 1)
-                await renewals(clock, RENEWALS_PER_LEASE)
+                await renewals(clock, RENEWALS_PER_LEASE, peek, (one, two))
                 assert bot.closures(dead_call) == 1
                 assert bot.closures(live_call) == 0
                 assert await peek.exists(f"kv:call:{dead_call}") == 0

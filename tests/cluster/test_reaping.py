@@ -43,15 +43,36 @@ async def test_a_survivor_dying_half_way_through_a_dead_instances_calls_leaves_t
     await peek.zadd(INSTANCES, {DEAD: 0})  # its lease ended long ago
 
     first = Survivor(peek, clock, "instance-first", stall_at=2)
-    reaping = asyncio.create_task(first.lease.renew())
+    reaping = asyncio.create_task(first.lease.reap(DEAD))
     await until(lambda: len(first.closed) == 2)
     reaping.cancel()  # the first survivor dies while closing the second call
     second = Survivor(peek, clock, "instance-second")
-    await second.lease.renew()
+    assert await second.lease.renew() == [DEAD]  # still in the cluster: its calls are not all closed
+    await second.lease.reap(DEAD)
 
     assert sorted(first.closed + second.closed) == calls  # each once: the one in flight was the first's
     assert await peek.zscore(INSTANCES, DEAD) is None
     assert await peek.exists(f"kv:owned:{DEAD}", *(f"kv:call:{c}" for c in calls)) == 0
+
+
+async def test_a_survivor_keeps_renewing_its_own_lease_while_closing_sessions_takes_long(peek):
+    clock = wall_clock()
+    await RedisStore(peek, DEAD, 600).put("call-0", CallState(CallInfo("call-0")))
+    await peek.zadd(INSTANCES, {DEAD: 0})
+    survivor = Survivor(peek, clock, "instance-survivor", stall_at=1)  # the bot does not answer its closure
+    running_lease = asyncio.create_task(survivor.lease.run())
+    try:
+        await until(lambda: survivor.closed == ["call-0"])
+        for _ in range(3 * RENEWALS_PER_LEASE):  # three whole leases
+            clock.advance(LEASE_S / RENEWALS_PER_LEASE)
+            await until(lambda: _renewed(peek, survivor, clock))
+    finally:
+        running_lease.cancel()
+        await asyncio.gather(running_lease, return_exceptions=True)
+
+
+async def _renewed(peek, survivor: Survivor, clock) -> bool:
+    return await peek.zscore(INSTANCES, survivor.lease.instance) == clock.time() + LEASE_S
 
 
 async def test_a_call_ended_while_redis_was_down_is_not_closed_again_when_its_instance_dies(redis_db, peek, bot):
@@ -73,8 +94,7 @@ async def test_a_call_ended_while_redis_was_down_is_not_closed_again_when_its_in
         await until(lambda: peek.exists(f"kv:ended:{call}"))
         instance = client.server.app[CLUSTER].instance
 
-    await peek.zadd(INSTANCES, {instance: 0})  # as if it died (SIGKILL) within the call state's TTL
     survivor = Survivor(peek, clock, "instance-survivor")
-    await survivor.lease.renew()
+    await survivor.lease.reap(instance)  # as if it died (SIGKILL) within the call state's TTL
     assert survivor.closed == []
     assert await peek.exists(f"kv:call:{call}") == 0
