@@ -1,7 +1,11 @@
 """One SIP call: its dialog, conversation, RTP session and playout, from the INVITE to the last BYE.
 
 The call rings (180) until the conversation has its first output (the bot's welcome is ready), then
-answers 200 with our SDP, sent again until the ACK (64·T1 without one: BYE). The bot's hang-up or an
+answers 200 with our SDP, sent again until the ACK (64·T1 without one: BYE). From the answer on, RTP
+goes out every 20 ms for the whole call, as real user agents do: the prompts, and G.711 silence between
+them (a PBX's media timeout, Asterisk `rtptimeout` or FreeSWITCH `media_timeout`, would hang up on a
+long bot silence, and NAT pinholes would close). Silence rather than comfort noise: every G.711 peer
+takes it, whether or not it offered CN, and it needs no change to the SDP. The bot's hang-up or an
 RTP silence of the inactivity timeout sends BYE; the bot's transfer sends REFER (refused: BYE, with
 the target logged); the caller's BYE or CANCEL hangs the conversation up, once.
 """
@@ -11,11 +15,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 from adapter.calls.clock import Clock
-from adapter.calls.events import AudioIn, Clear, HangUp, KeyIn, OutputEvent, Play, PlaybackDone, Transfer
+from adapter.calls.events import AudioIn, HangUp, KeyIn, OutputEvent, Transfer
 from adapter.conversation.call import Conversation
+from adapter.doors.live_call import paced, played
 from adapter.doors.pacer import FrameFormat, PacedStream, Pacer
 from adapter.doors.sip import sdp
 from adapter.doors.sip.dialog import Dialog
@@ -48,9 +54,9 @@ class SipCall:
         self.offer = offer
         self.conversation = conversation
         self.rtp: MediaSession | None = None
-        self.playout = PacedStream(pacer, FRAMES[offer.codec], self._send_frame,
-                                   lambda prompt: conversation.send(PlaybackDone(prompt)),
-                                   name=f"sip call {dialog.call_id[:40]}", lead_s=LEAD_S)
+        self.playout = PacedStream(pacer, FRAMES[offer.codec], self._send_frame, played(conversation),
+                                   name=f"sip call {dialog.call_id[:40]}", lead_s=LEAD_S,
+                                   fill=partial(self._send_frame, speech=False))
         self.contact = contact
         self._media_address = media_address
         self._clock = clock
@@ -74,9 +80,9 @@ class SipCall:
     def attach(self, rtp: MediaSession) -> None:
         self.rtp = rtp
 
-    async def _send_frame(self, payload: bytes) -> None:
+    async def _send_frame(self, payload: bytes, speech: bool = True) -> None:
         if self.rtp is not None:
-            self.rtp.send(payload)
+            self.rtp.send(payload, speech)
 
     def heard(self, pcm: bytes) -> None:
         self.conversation.send(AudioIn(pcm))
@@ -94,34 +100,28 @@ class SipCall:
         self._spawn(self._pump(play), "events")
 
     async def _pump(self, saw: Callable[[OutputEvent], None]) -> None:
+        play = paced(self.playout, self._bot_ended, grace_s=GOODBYE_GRACE_S)
         async for event in self.conversation.events():
             saw(event)
             if not self.answered and not self.over:
                 self._answer()
-            await self._play(event)
+            await play(event)
         if not self._transferring:  # the peer's NOTIFY (or TRANSFER_WAIT_S) ends a transferred call
             self.end("the conversation ended")
 
-    async def _play(self, event: OutputEvent) -> None:
-        match event:
-            case Play():
-                if self.rtp is not None and not self.playout.queued_s:
-                    self.rtp.talkspurt()  # our audio starts again after a pause: marker bit
-                await self.playout.play(event.prompt_id, event.audio)
-            case Clear():
-                await self.playout.clear()
-            case HangUp(reason):
-                await self.playout.wait_played(self.playout.queued_s + GOODBYE_GRACE_S)
-                self.end(f"the bot hung up: {reason}")
-            case Transfer(to):
-                await self.playout.wait_played(self.playout.queued_s + GOODBYE_GRACE_S)
-                await self._transfer(to)
+    async def _bot_ended(self, event: HangUp | Transfer) -> None:
+        """The bot's goodbye has played: BYE, or REFER for a transfer."""
+        if isinstance(event, HangUp):
+            self.end(f"the bot hung up: {event.reason}")
+        else:
+            await self._transfer(event.to)
 
     def _answer(self) -> None:
         """200 OK with our SDP, sent again until the ACK."""
         self.answered = True
         ok = self._ok(self.invite.request)
         self._respond(self.invite, ok)
+        self.playout.start()  # our RTP from now on, silence until the welcome
         data = ok.encode()
         self._awaiting_ack = Retransmitter(self._clock, lambda: self.invite.send(data),
                                            lambda: self.end("no ACK to our 200 OK"))

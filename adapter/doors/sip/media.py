@@ -2,7 +2,8 @@
 
 A session is opened on a free port of KORE_VOICE_RTP_PORTS for the codec and telephone-event type the
 SDP agreed; it hands the call decoded caller audio (16-bit PCM, 8 kHz), each RFC 4733 key once, and
-a report when the peer has gone quiet for too long; it sends our 20 ms G.711 payloads.
+a report when the peer has gone quiet for too long; it sends our 20 ms G.711 payloads, prompts and
+the silence between them alike (an RTP stream that stops looks like a dead call to a PBX or a NAT).
 """
 
 from __future__ import annotations
@@ -25,9 +26,7 @@ class MediaSession(Protocol):
     @property
     def port(self) -> int: ...
 
-    def send(self, payload: bytes) -> None: ...
-
-    def talkspurt(self) -> None: ...
+    def send(self, payload: bytes, speech: bool = True) -> None: ...
 
     def retarget(self, address: str, port: int) -> None: ...
 

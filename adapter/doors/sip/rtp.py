@@ -9,8 +9,8 @@ For the door (adapter/doors/sip/media.py is the seam)::
                      source_allowed=lambda ip: ip in (sdp_address, signalling_ip))
     await rtp.start()       # binds an even port of the range: RtpPortsExhausted when none is free
     rtp.port                # for our SDP answer
-    rtp.send(payload)       # one 20 ms G.711 frame (160 bytes), called by the door's pacer
-    rtp.talkspurt()         # the next frame starts a talk-spurt: marker bit set
+    rtp.send(payload)       # one 20 ms G.711 frame (160 bytes) of a prompt, called by the door's pacer
+    rtp.send(silence, speech=False)  # the same between prompts: the stream never stops
     rtp.retarget(addr, port)  # a re-INVITE's new SDP address: sends there and latches afresh
     rtp.close()             # the socket and the timers; idempotent
 
@@ -168,8 +168,7 @@ class RtpSession(asyncio.DatagramProtocol):
         self._ssrc = secrets.randbits(32)
         self._seq = secrets.randbits(16)
         self._timestamp = secrets.randbits(32)
-        self._marker = True
-        self._sent_at: float | None = None
+        self._quiet = True  # our last packet was silence (or none yet): the next speech starts a talk-spurt
 
     @property
     def port(self) -> int:
@@ -200,24 +199,22 @@ class RtpSession(asyncio.DatagramProtocol):
 
     # --- sending ----------------------------------------------------------------------------------
 
-    def send(self, payload: bytes) -> None:
-        """Send one frame of G.711 in the negotiated codec (160 bytes for 20 ms)."""
-        if self._transport is None or not self._remote[1] or _unspecified(self._remote[0]):
-            return  # not started, closed, or on hold the old way (c=0.0.0.0, RFC 3264 §8.4)
-        now = self._clock.now()
-        if self._marker and self._sent_at is not None:  # a new talk-spurt: the timestamp runs on
-            self._timestamp += max(0, round((now - self._sent_at - FRAME_S) * RATE))
-        packet = RtpPacket(self._payload_type, self._seq, self._timestamp & 0xFFFFFFFF, self._ssrc, payload,
-                           marker=self._marker)
-        self._transport.sendto(build_rtp(packet), self._latched or self._remote)
-        self.counts["sent"] += 1
-        self._seq = (self._seq + 1) & 0xFFFF
+    def send(self, payload: bytes, speech: bool = True) -> None:
+        """Send one 20 ms frame of G.711 in the negotiated codec: a prompt's, or silence between prompts
+        (`speech=False`). The door sends one in every 20 ms slot for the whole call, so sequence numbers
+        and timestamps simply count frames; the first speech after silence starts a talk-spurt: marker
+        bit (RFC 3551 §4.1). On hold the old way (c=0.0.0.0, RFC 3264 §8.4) nothing goes out, but the
+        timestamp counts the frames all the same, as the sampling clock runs on (RFC 3550 §5.1)."""
+        if self._transport is None:
+            return  # not started, or closed
+        if self._remote[1] and not _unspecified(self._remote[0]):
+            packet = RtpPacket(self._payload_type, self._seq, self._timestamp & 0xFFFFFFFF, self._ssrc, payload,
+                               marker=speech and self._quiet)
+            self._transport.sendto(build_rtp(packet), self._latched or self._remote)
+            self.counts["sent"] += 1
+            self._seq = (self._seq + 1) & 0xFFFF
+            self._quiet = not speech
         self._timestamp += len(payload)
-        self._marker, self._sent_at = False, now
-
-    def talkspurt(self) -> None:
-        """The next frame starts a talk-spurt (after a pause in our audio): marker bit set."""
-        self._marker = True
 
     def retarget(self, address: str, port: int) -> None:
         """A new SDP address (re-INVITE): send there, and latch again onto the next packet."""

@@ -1,5 +1,5 @@
 """The service with its SIP door on 127.0.0.1 (port 0), the stub Kore.ai bot, and real SIP peers:
-a raw UDP socket for hand-made messages, and sipp scenarios."""
+a raw UDP socket for hand-made messages, sipp scenarios, and a raw RTP socket."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from simulated_bot import SimulatedBot
 from adapter.calls.clock import Clock
 from adapter.doors.sip.listener import USER_AGENT, read_message
 from adapter.doors.sip.message import Request, Response, parse
+from adapter.doors.sip.rtp import RtpPacket, RtpSession, parse_rtp
 from adapter.doors.sip.uas import UserAgent
 from adapter.server import create_app
 from tests.doors.conftest import door_settings, stub_kore, stub_settings
@@ -148,6 +149,33 @@ async def udp_peer() -> AsyncIterator[UdpPeer]:
         yield peer
     finally:
         transport.close()
+
+
+class RtpPeer(asyncio.DatagramProtocol):
+    """The far end of a call's RTP: a UDP socket on loopback that sends what a test says and keeps what
+    it gets."""
+
+    def __init__(self) -> None:
+        self.got: asyncio.Queue[tuple[RtpPacket, tuple[str, int]]] = asyncio.Queue()
+
+    @classmethod
+    async def open(cls, host: str = "127.0.0.1") -> RtpPeer:
+        _, peer = await asyncio.get_running_loop().create_datagram_endpoint(cls, local_addr=(host, 0))
+        return peer
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self.address = transport.get_extra_info("sockname")[:2]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.got.put_nowait((parse_rtp(data), addr[:2]))
+
+    def send(self, to: RtpSession, data: bytes) -> None:
+        self.transport.sendto(data, ("127.0.0.1", to.port))  # type: ignore[attr-defined]
+
+    async def packet(self) -> RtpPacket:
+        packet, _ = await asyncio.wait_for(self.got.get(), 5)
+        return packet
 
 
 def request(method: str, peer_port: int, body: str = "", call_id: str = "c1", branch: str = "z9hG4bK-1",

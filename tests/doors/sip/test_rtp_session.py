@@ -15,35 +15,10 @@ from conversation.manual_clock import ManualClock
 from adapter.audio.g711 import alaw_to_pcm16, ulaw_to_pcm16
 from adapter.doors.sip.media import MediaHandlers
 from adapter.doors.sip.rtp import RtpPacket, RtpPorts, RtpPortsExhausted, RtpSession, build_rtp, parse_rtp
+from tests.doors.sip.conftest import RtpPeer
 
 SIPP_PCAPS = Path("/usr/share/sip-tester")
 SILENCE = bytes(320)
-
-
-class Peer(asyncio.DatagramProtocol):
-    """The far end: a UDP socket on loopback that sends what a test says and keeps what it gets."""
-
-    def __init__(self) -> None:
-        self.got: asyncio.Queue[tuple[RtpPacket, tuple[str, int]]] = asyncio.Queue()
-
-    @classmethod
-    async def open(cls, host: str = "127.0.0.1") -> Peer:
-        _, peer = await asyncio.get_running_loop().create_datagram_endpoint(cls, local_addr=(host, 0))
-        return peer
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport
-        self.address = transport.get_extra_info("sockname")[:2]
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.got.put_nowait((parse_rtp(data), addr[:2]))
-
-    def send(self, to: RtpSession, data: bytes) -> None:
-        self.transport.sendto(data, ("127.0.0.1", to.port))  # type: ignore[attr-defined]
-
-    async def packet(self) -> RtpPacket:
-        packet, _ = await asyncio.wait_for(self.got.get(), 5)
-        return packet
 
 
 class Heard:
@@ -95,12 +70,12 @@ def heard() -> Heard:
 
 
 @pytest.fixture
-async def peer() -> Peer:
-    return await Peer.open()
+async def peer() -> RtpPeer:
+    return await RtpPeer.open()
 
 
 @pytest.fixture
-async def session(peer: Peer, heard: Heard, clock: ManualClock) -> AsyncIterator[RtpSession]:
+async def session(peer: RtpPeer, heard: Heard, clock: ManualClock) -> AsyncIterator[RtpSession]:
     rtp_session = RtpSession(RtpPorts(range(40000, 41000), "127.0.0.1"), peer.address, "PCMU", 101,
                              heard.handlers, clock=clock)
     await rtp_session.start()
@@ -108,7 +83,7 @@ async def session(peer: Peer, heard: Heard, clock: ManualClock) -> AsyncIterator
     rtp_session.close()
 
 
-async def deliver(peer: Peer, session: RtpSession, *packets: bytes) -> None:
+async def deliver(peer: RtpPeer, session: RtpSession, *packets: bytes) -> None:
     """Send packets and wait until the session has taken them (good or bad)."""
     for data in packets:
         before = sum(session.counts.values())
@@ -121,7 +96,7 @@ def code(seq: int) -> int:
     return seq % 120 + 1
 
 
-async def timeline(peer: Peer, session: RtpSession, clock: ManualClock, steps: str) -> list[str]:
+async def timeline(peer: RtpPeer, session: RtpSession, clock: ManualClock, steps: str) -> list[str]:
     """Send μ-law frames by sequence number ("7": seq 7) and tick ("t", 20 ms); the frames the call
     got, by sequence number, "-" for silence."""
     names = {ulaw_to_pcm16(ulaw_frame(code(int(s)))): s for s in steps.split() if s != "t"} | {SILENCE: "-"}
@@ -141,7 +116,7 @@ async def timeline(peer: Peer, session: RtpSession, clock: ManualClock, steps: s
 
 
 async def test_frames_go_out_as_rtp_with_a_fresh_ssrc_and_consecutive_numbers(
-        session: RtpSession, peer: Peer, clock: ManualClock, heard: Heard) -> None:
+        session: RtpSession, peer: RtpPeer, clock: ManualClock, heard: Heard) -> None:
     for code in (1, 2, 3):
         session.send(ulaw_frame(code))
         clock.advance(0.02)
@@ -163,32 +138,38 @@ async def test_frames_go_out_as_rtp_with_a_fresh_ssrc_and_consecutive_numbers(
     assert alaw.ssrc != first.ssrc and (alaw.seq, alaw.timestamp) != (first.seq, first.timestamp)
 
 
-async def test_a_new_talkspurt_has_the_marker_and_a_timestamp_that_counts_the_pause(
-        session: RtpSession, peer: Peer, clock: ManualClock) -> None:
-    session.send(ulaw_frame(1))
-    clock.advance(1.0)
-    session.talkspurt()
+async def test_speech_after_silence_has_the_marker_and_numbers_run_on_across_both(
+        session: RtpSession, peer: RtpPeer, clock: ManualClock) -> None:
+    for frame, speech in ((1, True), (0xFF, False), (0xFF, False), (2, True), (3, True), (0xFF, False), (4, True)):
+        session.send(ulaw_frame(frame), speech)
+        clock.advance(0.02)
+    packets = [await peer.packet() for _ in range(7)]
+    assert [p.marker for p in packets] == [True, False, False, True, False, False, True]
+    assert [(p.seq - packets[0].seq) % 65536 for p in packets] == list(range(7))
+    assert [(p.timestamp - packets[0].timestamp) % 2**32 for p in packets] == [160 * k for k in range(7)]
+
+
+async def test_on_hold_to_0_0_0_0_nothing_is_sent_and_the_timestamp_counts_the_frames_all_the_same(
+        session: RtpSession, peer: RtpPeer, clock: ManualClock) -> None:
+    session.send(ulaw_frame(1), speech=False)
+    sdp_address = peer.address
+    session.retarget("0.0.0.0", 9)  # the caller holds the call
+    for _ in range(50):  # a second of silence, none of it sent
+        session.send(ulaw_frame(0xFF), speech=False)
+    assert session.counts["sent"] == 1
+    session.retarget(*sdp_address)  # and takes it back
     session.send(ulaw_frame(2))
-    session.send(ulaw_frame(3))
-    first, second, third = [await peer.packet() for _ in range(3)]
-    assert [p.marker for p in (first, second, third)] == [True, True, False]
-    assert (second.timestamp - first.timestamp) % 2**32 == 8000  # one second at 8 kHz
-    assert (third.timestamp - second.timestamp) % 2**32 == 160
-    assert (second.seq - first.seq) % 65536 == 1
-
-
-async def test_nothing_is_sent_on_hold_to_0_0_0_0(session: RtpSession) -> None:
-    session.retarget("0.0.0.0", 9)
-    session.send(ulaw_frame(1))
-    assert session.counts["sent"] == 0
+    before, after = [await peer.packet() for _ in range(2)]
+    assert (after.timestamp - before.timestamp) % 2**32 == 8000 + 160  # a second at 8 kHz, and a frame
+    assert (after.seq - before.seq) % 65536 == 1 and after.marker
 
 
 # --- latching -----------------------------------------------------------------------------------
 
 
 async def test_we_send_to_the_sdp_address_then_to_where_the_peer_sends_from(
-        peer: Peer, heard: Heard, clock: ManualClock) -> None:
-    behind_nat = await Peer.open()  # the SDP named `peer`; the packets come from `behind_nat`
+        peer: RtpPeer, heard: Heard, clock: ManualClock) -> None:
+    behind_nat = await RtpPeer.open()  # the SDP named `peer`; the packets come from `behind_nat`
     session = RtpSession(RtpPorts(range(40000, 41000), "127.0.0.1"), peer.address, "PCMU", 101, heard.handlers,
                          clock=clock)
     await session.start()
@@ -202,8 +183,8 @@ async def test_we_send_to_the_sdp_address_then_to_where_the_peer_sends_from(
 
 
 async def test_before_latching_a_stranger_is_dropped_and_after_it_anyone_else_is(
-        session: RtpSession, peer: Peer, clock: ManualClock, heard: Heard) -> None:
-    stranger = await Peer.open("127.0.0.2")
+        session: RtpSession, peer: RtpPeer, clock: ManualClock, heard: Heard) -> None:
+    stranger = await RtpPeer.open("127.0.0.2")
     await deliver(stranger, session, rtp(1, ulaw_frame(9)))
     assert session.counts["foreign"] == 1 and session.counts["received"] == 0
     clock.advance(1.0)
@@ -212,7 +193,7 @@ async def test_before_latching_a_stranger_is_dropped_and_after_it_anyone_else_is
     assert (await peer.packet()).payload == ulaw_frame(1)  # still the SDP address
 
     await deliver(peer, session, rtp(1))
-    same_host_other_port = await Peer.open()
+    same_host_other_port = await RtpPeer.open()
     await deliver(same_host_other_port, session, rtp(2), rtp(3))
     await deliver(stranger, session, rtp(4))
     assert session.counts["foreign"] == 4 and session.counts["received"] == 1
@@ -221,9 +202,9 @@ async def test_before_latching_a_stranger_is_dropped_and_after_it_anyone_else_is
 
 
 async def test_retarget_sends_to_the_new_address_and_latches_afresh(
-        session: RtpSession, peer: Peer, clock: ManualClock) -> None:
+        session: RtpSession, peer: RtpPeer, clock: ManualClock) -> None:
     await deliver(peer, session, rtp(1))
-    moved = await Peer.open()
+    moved = await RtpPeer.open()
     session.retarget(*moved.address)
     session.send(ulaw_frame(1))
     assert (await moved.packet()).payload == ulaw_frame(1)
@@ -235,24 +216,24 @@ async def test_retarget_sends_to_the_new_address_and_latches_afresh(
 
 
 async def test_audio_comes_out_decoded_one_frame_per_tick(
-        session: RtpSession, peer: Peer, clock: ManualClock, heard: Heard) -> None:
+        session: RtpSession, peer: RtpPeer, clock: ManualClock, heard: Heard) -> None:
     assert await timeline(peer, session, clock, "1 t 2 t 3 t t t") == ["-", "1", "2", "3", "-"]
     assert heard.audio[1] == ulaw_to_pcm16(ulaw_frame(code(1))) and len(heard.audio[1]) == 320
 
 
-async def test_reordered_lost_and_repeated_packets(session: RtpSession, peer: Peer, clock: ManualClock) -> None:
+async def test_reordered_lost_and_repeated_packets(session: RtpSession, peer: RtpPeer, clock: ManualClock) -> None:
     got = await timeline(peer, session, clock, "1 t 3 t 2 t 4 t t 6 t 7 t 7 t 4 t")
     assert got == ["-", "1", "2", "3", "4", "-", "6", "7", "-"]
     assert (session.counts["lost"], session.counts["duplicate"], session.counts["late"]) == (1, 1, 1)
 
 
-async def test_sequence_numbers_wrap_around(session: RtpSession, peer: Peer, clock: ManualClock) -> None:
+async def test_sequence_numbers_wrap_around(session: RtpSession, peer: RtpPeer, clock: ManualClock) -> None:
     got = await timeline(peer, session, clock, "65534 t 65535 t 0 t 1 t t")
     assert got == ["-", "65534", "65535", "0", "1"]
 
 
 async def test_a_key_is_reported_once_across_the_repeated_end_packets(
-        session: RtpSession, peer: Peer, clock: ManualClock, heard: Heard) -> None:
+        session: RtpSession, peer: RtpPeer, clock: ManualClock, heard: Heard) -> None:
     def event(seq: int, end: bool, timestamp: int = 16000) -> bytes:
         return rtp(seq, struct.pack("!BBH", 5, (0x80 if end else 0) | 10, 480), pt=101, timestamp=timestamp)
 
@@ -266,7 +247,7 @@ async def test_a_key_is_reported_once_across_the_repeated_end_packets(
 
 
 @pytest.mark.skipif(not (SIPP_PCAPS / "g711a.pcap").exists(), reason="sipp (apt sip-tester) is not installed")
-async def test_sipp_captures_pcma_speech_and_a_key(peer: Peer, heard: Heard, clock: ManualClock) -> None:
+async def test_sipp_captures_pcma_speech_and_a_key(peer: RtpPeer, heard: Heard, clock: ManualClock) -> None:
     session = RtpSession(RtpPorts(range(40000, 41000), "127.0.0.1"), peer.address, "PCMA", 101, heard.handlers,
                          clock=clock)
     await session.start()
@@ -302,7 +283,7 @@ def pcap_udp_payloads(path: Path) -> list[bytes]:
 
 
 async def test_garbage_and_a_64_kib_datagram_are_dropped_and_the_call_goes_on(
-        session: RtpSession, peer: Peer, clock: ManualClock, heard: Heard) -> None:
+        session: RtpSession, peer: RtpPeer, clock: ManualClock, heard: Heard) -> None:
     await deliver(peer, session, b"\x00", b"INVITE sip:bot@127.0.0.1 SIP/2.0\r\n\r\n", b"\x80" * 65000,
                   rtp(1, pt=96), rtp(1, b""), rtp(1, b"\xff" * 4000), rtp(1, b"\x01", pt=101),
                   b"\x80\xc8" + bytes(26))
@@ -315,7 +296,7 @@ async def test_garbage_and_a_64_kib_datagram_are_dropped_and_the_call_goes_on(
 # --- ports, end and inactivity ------------------------------------------------------------------
 
 
-async def test_ports_are_even_ports_of_the_range_and_run_out_cleanly(peer: Peer, heard: Heard) -> None:
+async def test_ports_are_even_ports_of_the_range_and_run_out_cleanly(peer: RtpPeer, heard: Heard) -> None:
     port = free_even_port()
     ports = RtpPorts(range(port - 1, port + 2), "127.0.0.1")  # odd, even, odd: one usable port
     first = RtpSession(ports, peer.address, "PCMU", None, heard.handlers)
@@ -339,7 +320,7 @@ def test_ports_bind_on_a_host_name_or_an_ipv6_address() -> None:
 
 
 async def test_close_frees_the_socket_and_stops_every_callback(
-        session: RtpSession, peer: Peer, clock: ManualClock, heard: Heard) -> None:
+        session: RtpSession, peer: RtpPeer, clock: ManualClock, heard: Heard) -> None:
     await deliver(peer, session, rtp(1))
     clock.advance(0.1)
     session.close()
@@ -354,7 +335,7 @@ async def test_close_frees_the_socket_and_stops_every_callback(
     assert session.counts["sent"] == 0
 
 
-async def test_no_rtp_for_30_s_is_reported_once(session: RtpSession, peer: Peer, clock: ManualClock,
+async def test_no_rtp_for_30_s_is_reported_once(session: RtpSession, peer: RtpPeer, clock: ManualClock,
                                                 heard: Heard) -> None:
     clock.advance(29.9)
     await deliver(peer, session, rtp(1))
