@@ -1,6 +1,6 @@
 """The doors bench/capacity.py calls through, one plug each: how a caller reaches the service by that door
 (as its phone system would, through the peers of adapter/testing/), what its line carries, and how it
-knows a prompt has played and hangs up. A new door (SIP) joins with one more `Door` in DOORS.
+knows a prompt has played and hangs up. A new door joins with one more `Door` in DOORS.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from adapter.doors.twilio.call_sid import user_id
 from adapter.doors.vonage.ncco import PREFIX as VONAGE_PREFIX
 from adapter.testing.audiosocket_peer import AudioSocketPeer
 from adapter.testing.line_peer import LinePeer
+from adapter.testing.sip_peer import SipPeer
 from adapter.testing.twilio_media import MediaPeer
 from adapter.testing.vonage_peer import VonageSocket, answer_query, query_payload, signed_headers, status_event
 
@@ -159,4 +160,31 @@ class Vonage(Door):
             pass
 
 
-DOORS: dict[str, type[Door]] = {door.name: door for door in (Twilio, AudioSocket, Vonage)}
+class Sip(Door):
+    """A trunk calling the SIP door on a free UDP port of loopback (the door's RTP on KORE_VOICE_RTP_PORTS).
+    The door's RTP never stops, so a prompt has played once its talk-spurt has ended (SipPeer)."""
+
+    name = "sip"
+
+    def __init__(self) -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+
+    def env(self) -> dict[str, str]:
+        return {"KORE_VOICE_SIP_PORT": str(self.port), "KORE_VOICE_SIP_HOST": "127.0.0.1"}
+
+    def user(self, number: int) -> str:
+        return f"sip call {number} (random Kore user id)"  # matches no user id: not counted as right
+
+    def connect(self, http: aiohttp.ClientSession, base: str, number: int) -> AbstractAsyncContextManager[LinePeer]:
+        return SipPeer(self.port, CALLER, CALLED, call_id=f"bench-{number}-{uuid.uuid4().hex[:8]}")
+
+    async def played(self, peer: Any, turn: int, after: float) -> None:
+        await peer.until(lambda p: p.audio_since(after) and not p.talking, 60)
+
+    async def hang_up(self, http: aiohttp.ClientSession, base: str, peer: Any, number: int) -> None:
+        await peer.hang_up()
+
+
+DOORS: dict[str, type[Door]] = {door.name: door for door in (Twilio, AudioSocket, Vonage, Sip)}
