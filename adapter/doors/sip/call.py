@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -45,24 +46,33 @@ Respond = Callable[[ServerTransaction, Response], None]
 SendRequest = Callable[[Dialog, Request], Awaitable[Response | None]]
 
 
+@dataclass(frozen=True, slots=True)
+class AgentLinks:
+    """What a call uses of the user agent that took its INVITE: the app's clock and pacer, answering
+    the call's transactions, sending requests in its dialog (over the link the INVITE came by), and
+    reporting the call's end so that the agent forgets it."""
+
+    clock: Clock
+    pacer: Pacer
+    respond: Respond
+    send_request: SendRequest
+    ended: Callable[[SipCall], None]
+
+
 class SipCall:
     def __init__(self, invite: ServerTransaction, dialog: Dialog, offer: sdp.Offer, conversation: Conversation,
-                 contact: str, media_address: str, clock: Clock, pacer: Pacer, respond: Respond,
-                 send_request: SendRequest, ended: Callable[[SipCall], None]) -> None:
+                 contact: str, media_address: str, links: AgentLinks) -> None:
         self.invite = invite
         self.dialog = dialog
         self.offer = offer
         self.conversation = conversation
         self.rtp: MediaSession | None = None
-        self.playout = PacedStream(pacer, FRAMES[offer.codec], self._send_frame, played(conversation),
+        self.playout = PacedStream(links.pacer, FRAMES[offer.codec], self._send_frame, played(conversation),
                                    name=f"sip call {dialog.call_id[:40]}", lead_s=LEAD_S,
                                    fill=partial(self._send_frame, speech=False))
         self.contact = contact
         self._media_address = media_address
-        self._clock = clock
-        self._respond = respond
-        self._send_request = send_request
-        self._ended = ended
+        self._links = links
         self._session_id = id(self) % 2**31
         self._sdp_version = 0
         self._awaiting_ack: Retransmitter | None = None
@@ -120,10 +130,10 @@ class SipCall:
         """200 OK with our SDP, sent again until the ACK."""
         self.answered = True
         ok = self._ok(self.invite.request)
-        self._respond(self.invite, ok)
+        self._links.respond(self.invite, ok)
         self.playout.start()  # our RTP from now on, silence until the welcome
         data = ok.encode()
-        self._awaiting_ack = Retransmitter(self._clock, lambda: self.invite.send(data),
+        self._awaiting_ack = Retransmitter(self._links.clock, lambda: self.invite.send(data),
                                            lambda: self.end("no ACK to our 200 OK"))
         self._awaiting_ack.start(send_now=False)
 
@@ -147,16 +157,16 @@ class SipCall:
         if self.rtp is not None:
             self.rtp.retarget(offer.address, offer.port)
         ok = self._ok(tx.request)
-        self._respond(tx, ok)
+        self._links.respond(tx, ok)
         data = ok.encode()
         self.acked()
-        self._awaiting_ack = Retransmitter(self._clock, lambda: tx.send(data), None)
+        self._awaiting_ack = Retransmitter(self._links.clock, lambda: tx.send(data), None)
         self._awaiting_ack.start(send_now=False)
 
     def cancelled(self, tx: ServerTransaction) -> None:
         """CANCEL before we answered: 487 to the INVITE, and the call is over."""
         if not self.answered:
-            self._respond(self.invite, response(self.invite.request, 487, to_tag=self.dialog.local_tag))
+            self._links.respond(self.invite, response(self.invite.request, 487, to_tag=self.dialog.local_tag))
             self.answered = True  # nothing more to answer
             self._finish("the caller cancelled")
 
@@ -175,7 +185,7 @@ class SipCall:
         target = to if ":" in to else f"sip:{to}@{self.dialog.local.split('@')[-1]}"
         refer = self.dialog.request("REFER", [("Refer-To", f"<{target}>"), ("Referred-By", f"<{self.dialog.local}>"),
                                               ("Contact", self.contact)])
-        answer = await self._send_request(self.dialog, refer)
+        answer = await self._links.send_request(self.dialog, refer)
         if answer is None or answer.status >= 300:
             status = answer.status if answer else "no answer"
             log.warning("%s: the caller refused our REFER (%s); hanging up instead of transferring to %s",
@@ -184,14 +194,14 @@ class SipCall:
             return
         log.info("%s: transferring to %s", self.name, to)
         self._transferring = True
-        self._clock.call_later(TRANSFER_WAIT_S, lambda: self.end("transfer done"))
+        self._links.clock.call_later(TRANSFER_WAIT_S, lambda: self.end("transfer done"))
 
     def end(self, reason: str) -> None:
         """We end the call: BYE once answered (a ringing call gets 480 instead)."""
         if self.over:
             return
         if not self.answered:
-            self._respond(self.invite, response(self.invite.request, 480, to_tag=self.dialog.local_tag,
+            self._links.respond(self.invite, response(self.invite.request, 480, to_tag=self.dialog.local_tag,
                                                 reason="Temporarily Unavailable"))
             self.answered = True
         else:
@@ -199,7 +209,7 @@ class SipCall:
         self._finish(reason)
 
     async def _bye(self) -> None:
-        answer = await self._send_request(self.dialog, self.dialog.request("BYE"))
+        answer = await self._links.send_request(self.dialog, self.dialog.request("BYE"))
         if answer is None or answer.status >= 300:
             log.info("%s: our BYE got %s", self.name, answer.status if answer else "no answer")
 
@@ -212,7 +222,7 @@ class SipCall:
         self.playout.close()
         if self.rtp is not None:
             self.rtp.close()
-        self._ended(self)
+        self._links.ended(self)
         self._spawn(self.conversation.hang_up(reason), "hang-up")
 
     def _spawn(self, work: Awaitable[None], what: str) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import NamedTuple
 
 #: static payload types of RFC 3551, used when an offer lists them without an rtpmap
 STATIC = {0: "PCMU", 8: "PCMA"}
@@ -20,8 +21,10 @@ class SdpError(ValueError):
     """The offer cannot be answered: 488 Not Acceptable Here, with `reason` in the log."""
 
 
-@dataclass(frozen=True, slots=True)
-class MediaLine:
+class MediaLine(NamedTuple):
+    """One m= line of an offer, its fields in order: the answer has one for each, in the same order
+    (RFC 3264 §6)."""
+
     kind: str
     port: int
     proto: str

@@ -26,7 +26,7 @@ from adapter.conversation.services import AudioSpec
 from adapter.doors.open_call import open_call
 from adapter.doors.pacer import PACER
 from adapter.doors.sip import sdp
-from adapter.doors.sip.call import SipCall
+from adapter.doors.sip.call import AgentLinks, SipCall
 from adapter.doors.sip.dialog import Address, Dialog
 from adapter.doors.sip.media import MediaHandlers, MediaSession
 from adapter.doors.sip.message import (
@@ -206,8 +206,9 @@ class UserAgent:
         via = f"SIP/2.0/{link.transport} {host(advertised)}:{port}"
         dialog = Dialog.from_invite(request, new_tag(), link.peer, via)
         contact = f"<sip:kore-voice@{host(advertised)}:{port}{transport}>"
-        call = SipCall(tx, dialog, offer, conversation, contact, advertised, self._clock, self._app[PACER],
-                       self.server.respond, lambda d, r: self._send(d, r, link), self._forget)
+        links = AgentLinks(self._clock, self._app[PACER], self.server.respond, lambda d, r: self._send(d, r, link),
+                           self._forget)
+        call = SipCall(tx, dialog, offer, conversation, contact, advertised, links)
         self.calls[(dialog.call_id, dialog.local_tag)] = call
         self._ringing[(request.call_id, request.branch)] = call
         self._spawn(self._ring(call), f"ringing {request.call_id[:40]}")

@@ -15,25 +15,17 @@ import pytest
 import pytest_asyncio
 
 from adapter.doors.sip.call import SipCall
+from tests.doors.conftest import line_bot
 from tests.doors.sip.baresip import baresip_call
 from tests.doors.sip.conftest import SipService, sip_service
 
-BOT = {
-    "name": "SIP line",
-    "welcome": [{"menu": {"text": "Hello.", "options": [{"title": "Check balance", "payload": "balance"},
-                                                         {"title": "Goodbye", "payload": "bye"}]}}],
-    "fallback": [{"say": "Sorry?"}],
-    "intents": {
-        "balance": {"keywords": ["balance"], "steps": [
-            {"say": "You have ten dollars."},
-            {"ask": {"slot": "account", "say": "Enter your account number, then hash.", "speech": False,
-                     "digits": {"min": 1, "max": 8, "finishOnKey": "#"}, "pattern": r"\d+"}},
-            {"voice": {"text": "Thank you. Goodbye.", "action": "hangup"}}]},
-        "bye": {"keywords": ["bye"], "steps": [{"voice": {"text": "Bye.", "action": "hangup"}}]},
-    },
-}
+BOT = line_bot(intents={"balance": {"keywords": ["balance"], "steps": [
+    {"say": "You have ten dollars."},
+    {"ask": {"slot": "account", "say": "Enter your account number, then hash.", "speech": False,
+             "digits": {"min": 1, "max": 8, "finishOnKey": "#"}, "pattern": r"\d+"}},
+    {"voice": {"text": "Thank you. Goodbye.", "action": "hangup"}}]}})
 pytestmark = pytest.mark.asyncio(loop_scope="module")  # the module's simulated bot serves on that loop
-WELCOME_S = 8.0  # the caller speaks after the welcome ("Hello. For Check balance, press 1. ..." takes ~4 s)
+WELCOME_S = 8.0  # the caller speaks after the welcome ("Hello. For Check balance, press 1. ..." takes ~6 s)
 
 
 async def until(condition: Callable[[], object], timeout: float = 30.0) -> None:
