@@ -1,13 +1,16 @@
-"""The suite's loop guard (tests/conftest.py) catches a callback that works on the loop's CPU."""
+"""The suite's loop guard (tests/conftest.py) catches a callback that works on the loop's CPU or sleeps on it,
+and not one that waits while another thread keeps a lock (the GIL, in the suite)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
+import threading
 import time
 
 BUSY_CALLBACK_S = float(os.environ.get("KORE_VOICE_TEST_BUSY_CALLBACK_S", "0.1"))
+SLOW_CALLBACK_S = float(os.environ.get("KORE_VOICE_TEST_SLOW_CALLBACK_S", "0.25"))
 
 
 def guard() -> logging.Handler:
@@ -34,4 +37,35 @@ async def test_a_short_callback_is_not():
     asyncio.get_running_loop().call_soon(spin, BUSY_CALLBACK_S / 4)
     await asyncio.sleep(0)
     await asyncio.sleep(0)
+    assert guard().take() == []
+
+
+async def test_a_callback_that_sleeps_on_the_loop_is_caught():
+    asyncio.get_running_loop().call_soon(time.sleep, SLOW_CALLBACK_S * 2)
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    lines = guard().take()
+    assert len(lines) == 1 and "sleep" in lines[0]
+
+
+async def test_a_callback_kept_waiting_by_another_threads_lock_is_not():
+    lock, taken = threading.Lock(), threading.Event()
+
+    def keep() -> None:
+        with lock:
+            taken.set()
+            time.sleep(SLOW_CALLBACK_S * 2)
+
+    keeper = threading.Thread(target=keep)
+    keeper.start()
+    taken.wait()
+
+    def wait_for_lock() -> None:
+        with lock:
+            pass
+
+    asyncio.get_running_loop().call_soon(wait_for_lock)
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    keeper.join()
     assert guard().take() == []
