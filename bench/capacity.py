@@ -1,14 +1,15 @@
 """Capacity: N simultaneous phone calls speaking freely, in real time, against `kore-voice serve`.
 
     .venv/bin/python bench/capacity.py [--calls 1,5,10,20,40] [--turns 3] [--scenario free|menu|both]
-                                       [--door twilio|audiosocket|vonage[,...]]
+                                       [--door twilio|audiosocket|vonage|sip[,...]]
 
 The service runs as a subprocess on its defaults; a scripted bot (the Kore.ai simulator) runs in this
 process, and so do the callers, each through a door as its phone system would call (bench/door_callers.py;
 the peers of adapter/testing/): `twilio` (the default: a signed `/twilio/voice`, then the Media Stream its
 TwiML names, 20 ms μ-law frames, marks echoed once played), `audiosocket` (Asterisk over TCP, 8 kHz slin
 frames; a prompt has played once the door goes quiet) or `vonage` (a signed `/vonage/answer`, then the
-socket its NCCO names, 16 kHz L16 frames, notifies echoed once played). Several doors at once
+socket its NCCO names, 16 kHz L16 frames, notifies echoed once played) or `sip` (an INVITE over UDP, then
+G.711 μ-law RTP both ways; a prompt has played once the door's talk-spurt ends). Several doors at once
 (`--door audiosocket,vonage`) share each level's calls between them, call i through door i mod the doors,
 all simultaneous. Calls start within one second of each other; each hears the welcome, then speaks
 `--turns` times, each after the previous reply has played, then hangs up.
