@@ -236,13 +236,17 @@ async def one_call(door: Door, http: aiohttp.ClientSession, base: str, number: i
 
 
 def bot_heard(sim: Simulator) -> dict[str, list[str]]:
-    """What the bot received from each call (by its user id), in order."""
+    """What the bot received from each call, in order: by its user id, and by `ani:<caller number>` for a door
+    whose user ids are random (SIP: each bench call has a number of its own)."""
     heard: dict[str, list[str]] = {}
     for request in sim.requests:
         body = request.body if isinstance(request.body, dict) else {}
         message, sender = body.get("message") or {}, (body.get("from") or {}).get("id", "")
         if message.get("type") == "text":
             heard.setdefault(sender, []).append(str(message.get("val", "")))
+            ani = (body.get("customData") or {}).get("ani")
+            if ani:
+                heard.setdefault(f"ani:{ani}", []).append(str(message.get("val", "")))
     return heard
 
 

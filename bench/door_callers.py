@@ -175,10 +175,15 @@ class Sip(Door):
         return {"KORE_VOICE_SIP_PORT": str(self.port), "KORE_VOICE_SIP_HOST": "127.0.0.1"}
 
     def user(self, number: int) -> str:
-        return f"sip call {number} (random Kore user id)"  # matches no user id: not counted as right
+        return f"ani:{self.caller(number)}"  # the door's Kore user ids are random: the bot's heard by number
+
+    @staticmethod
+    def caller(number: int) -> str:
+        """Each call's own caller number (From), which reaches the bot as customData.ani."""
+        return f"+1555{number:07d}"
 
     def connect(self, http: aiohttp.ClientSession, base: str, number: int) -> AbstractAsyncContextManager[LinePeer]:
-        return SipPeer(self.port, CALLER, CALLED, call_id=f"bench-{number}-{uuid.uuid4().hex[:8]}")
+        return SipPeer(self.port, self.caller(number), CALLED, call_id=f"bench-{number}-{uuid.uuid4().hex[:8]}")
 
     async def played(self, peer: Any, turn: int, after: float) -> None:
         await peer.until(lambda p: p.audio_since(after) and not p.talking, 60)
