@@ -29,13 +29,17 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import linecache
 import logging
 import os
+import sys
 import threading
 import time
+import traceback
 from collections import deque
 from collections.abc import Generator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -166,7 +170,28 @@ _waits = RunQueueWait()
 _slow = SlowCallbacks(_waits, CollectionPauses())
 
 
+def _source_lines_later(f: Any = None, limit: int | None = None) -> traceback.StackSummary:
+    """traceback.extract_stack, its source lines read when shown instead of when taken; runs as its code."""
+    if f is None:
+        f = sys._getframe().f_back
+    stack = StackSummary.extract(walk_stack(f), limit=limit, lookup_lines=False)  # noqa: F821 - traceback's
+    stack.reverse()
+    return stack
+
+
+def _light_debug_tracebacks() -> None:
+    """asyncio's debug mode records where every Future was made: the C Future with traceback.extract_stack,
+    which reads the source line of each of the stack's frames (a first read of each file) and stats each
+    frame's file (linecache.checkcache) every time. With pytest's deep stacks that was 0.4-0.9 s of
+    file-system waits on the loop at a service's start, which the guard counted as the code's blocking
+    (a CI failure). The C Future holds extract_stack itself, so its code is swapped for one that leaves the
+    lines to be read when a traceback is shown; and the suite's files do not change while it runs."""
+    traceback.extract_stack.__code__ = _source_lines_later.__code__
+    linecache.checkcache = lambda filename=None: None
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    _light_debug_tracebacks()
     config.addinivalue_line(
         "markers", "blocks_loop(reason): the test is known to block the event loop (owned elsewhere); "
         "its slow callbacks are reported, not failed. Remove the mark once the blocking is fixed.")
