@@ -13,7 +13,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from adapter.calls.events import BotFailed, Heard, OutputEvent
 
 #: The stages of a turn, in the order they happen; `total` is from request received to reply ready.
-STAGES = ("decode", "recognise", "bot", "synthesis", "total")
+STAGES = ("decode", "recognise-wait", "recognise", "bot", "synthesis", "total")
 # From a cached prompt (milliseconds) to a slow bot near Kore.ai's 15 s limit.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0)
 

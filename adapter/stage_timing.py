@@ -12,13 +12,16 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from adapter.audio.pcm import Pcm
 from adapter.calls.bot import BotPort
 from adapter.calls.info import CallInfo, InputMeta
 from adapter.calls.replies import BotReply
 from adapter.conversation.services import Services
+from adapter.speech.recognizer_pool import RecognizerPool
+
+T = TypeVar("T")
 
 
 class StageTimes:
@@ -127,10 +130,38 @@ class TimedSynthesizer:
             return await self._synthesizer.render(text, fmt, voice)
 
 
+class TimedPool:
+    """The recogniser pool, timed for one call: how long each of its jobs waited for a free worker is the
+    `recognise-wait` stage, apart from `recognise` (the decode itself), so a turn that queued behind other
+    calls shows recogniser capacity, not time the service added. A speculative job's wait is left out: it
+    waits on purpose, for a worker nobody else needs."""
+
+    def __init__(self, pool: RecognizerPool, times: StageTimes) -> None:
+        self._pool = pool
+        self._times = times
+
+    async def run(self, call: str, fn: Callable[..., T], *args: Any, speculative: bool = False) -> T:
+        submitted = time.perf_counter()
+
+        def started(*job_args: Any) -> T:
+            if not speculative:
+                self._times.add("recognise-wait", time.perf_counter() - submitted)
+            return fn(*job_args)
+
+        return await self._pool.run(call, started, *args, speculative=speculative)
+
+    def promote(self, call: str) -> None:
+        self._pool.promote(call)
+
+    def drop(self, call: str) -> int:
+        return self._pool.drop(call)
+
+
 def timed_services(services: Services, times: StageTimes) -> Services:
-    """`services` for one call, with recogniser, bot and synthesizer reporting to `times`."""
+    """`services` for one call, with recogniser (and its pool), bot and synthesizer reporting to `times`."""
     return dataclasses.replace(
         services,
+        recognizer_pool=TimedPool(services.recognizer_pool, times),  # type: ignore[arg-type]
         recognizer=TimedRecognizer(services.recognizer, times),  # type: ignore[arg-type]
         bot=TimedBot(services.bot, times),
         synthesizer=TimedSynthesizer(services.synthesizer, times),  # type: ignore[arg-type]

@@ -77,8 +77,9 @@ async def test_metrics_count_calls_turns_errors_and_stage_latency(tmp_path: Path
         assert got[("kore_voice_request_errors_total", (("code", "unknown_call"),))] == 1
         assert got[("kore_voice_bot_failures_total", (("kind", "error"),))] == 0
         count = {stage: got[("kore_voice_stage_seconds_count", (("stage", stage),))]
-                 for stage in ("decode", "recognise", "bot", "synthesis", "total")}
+                 for stage in ("decode", "recognise-wait", "recognise", "bot", "synthesis", "total")}
         assert count["decode"] == count["recognise"] == 1 and count["total"] == 3  # welcome and two turns
+        assert count["recognise-wait"] >= 1  # the spoken turn's jobs waited (briefly) for a worker
         assert count["bot"] >= 2 and count["synthesis"] >= 2
         # the recognizer's thread queue: one job went through it, none is waiting now
         assert got[("kore_voice_asr_queue_wait_seconds_count", (("kind", "final"),))] >= 1

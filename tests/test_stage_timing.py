@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from collections.abc import AsyncIterator
 
 from adapter.audio.pcm import Pcm
 from adapter.calls.info import CallInfo, InputMeta
 from adapter.calls.replies import BotReply
 from adapter.speech.recognizer import SILENCE, Transcript
-from adapter.stage_timing import StageTimes, TimedBot, TimedRecognizer, TimedSynthesizer
+from adapter.speech.recognizer_pool import RecognizerPool
+from adapter.stage_timing import StageTimes, TimedBot, TimedPool, TimedRecognizer, TimedSynthesizer
 
 CALL = CallInfo("call-1")
 
@@ -62,3 +66,21 @@ async def test_recognise_and_synthesis_add_up_until_taken():
     taken = times.take()
     assert set(taken) == {"recognise", "synthesis", "decode"} and all(v >= 0 for v in taken.values())
     assert times.take() == {}
+
+
+async def test_a_job_waiting_for_a_free_recogniser_is_the_recognise_wait_stage_not_recognise():
+    pool, times = RecognizerPool(1), StageTimes()
+    timed = TimedPool(pool, times)
+    gate = threading.Event()
+    first = asyncio.create_task(timed.run("call-a", gate.wait, 10))
+    second = asyncio.create_task(timed.run("call-b", lambda: "decoded"))
+    while not pool.waiting:  # call-b's job is queued behind call-a's
+        await asyncio.sleep(0)
+    await asyncio.to_thread(time.sleep, 0.05)
+    gate.set()
+    assert (await first, await second) == (True, "decoded")
+    taken = times.take()
+    assert set(taken) == {"recognise-wait"} and taken["recognise-wait"] >= 0.05
+    spare = await timed.run("call-c", lambda: "early", speculative=True)
+    assert spare == "early" and times.take() == {}
+    pool.shutdown()
