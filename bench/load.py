@@ -382,7 +382,7 @@ async def concurrent(run: Setup, calls: int, turns: int) -> None:
         background = await idle_redis_per_minute(http, services[0]) if run.redis_url else 0.0
         print(f"\n== concurrent: {calls} simultaneous streaming calls (Twilio Media Streams, {turns} spoken turns "
               f"each); {run.engine_label}; {'Redis' if run.redis_url else 'no Redis (memory)'}")
-        level = await streaming(run, services, speech, calls, turns, 1000)
+        level = await streaming(run, services, speech, calls, turns)
     print(level.line())
     print(f"memory per live call {level.rss_per_call:.2f} MB (goal <= {LIVE_CALL_GOAL_MB:g}: "
           f"{'met' if level.rss_per_call <= LIVE_CALL_GOAL_MB else 'MISSED'}); call-minutes {level.call_minutes:.2f}")
