@@ -37,6 +37,7 @@ from adapter.doors.twilio import media as twilio_media
 from adapter.doors.twilio import voice as twilio_voice
 from adapter.doors.twilio.settings import TWILIO
 from adapter.doors.vonage import webhooks as vonage
+from adapter.heap import add_heap_trimming
 from adapter.json_log import JsonAccessLogger, call_scope, logged_path, redact
 from adapter.kore.callbacks import ReplyRouter, add_callback_routes
 from adapter.kore.client import KoreClient
@@ -357,6 +358,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi)
     add_pacer(app)
+    add_heap_trimming(app)
     add_sip(app)
     rest.add_routes(app)
     kiosk_stream.add_routes(app)
