@@ -76,11 +76,14 @@ async def test_a_job_waiting_for_a_free_recogniser_is_the_recognise_wait_stage_n
     second = asyncio.create_task(timed.run("call-b", lambda: "decoded"))
     while not pool.waiting:  # call-b's job is queued behind call-a's
         await asyncio.sleep(0)
-    await asyncio.to_thread(time.sleep, 0.05)
+    queued = time.perf_counter()
+    for _ in range(10):  # call-b keeps waiting while call-a's job runs
+        await asyncio.sleep(0)
+    waited = time.perf_counter() - queued
     gate.set()
     assert (await first, await second) == (True, "decoded")
     taken = times.take()
-    assert set(taken) == {"recognise-wait"} and taken["recognise-wait"] >= 0.05
+    assert set(taken) == {"recognise-wait"} and taken["recognise-wait"] >= waited > 0
     spare = await timed.run("call-c", lambda: "early", speculative=True)
     assert spare == "early" and times.take() == {}
     pool.shutdown()
